@@ -1,0 +1,242 @@
+// The hub: publish (validate -> id -> store -> encode once -> fan out), and the open streams
+// it fans out to, by topic.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
+import { Heartbeat } from './heartbeat'
+import type { SseResolvedOptions } from './options'
+import { RESERVED_EVENT } from './options'
+import { encodeComment, encodeEvent, encodeIdOnly } from './protocol/encode'
+import { checkField, EventChecker } from './schemas'
+import type { SseReplay, SseStore, SseStoredEvent } from './store/types'
+import { LiveStream, type SseResponse, type StreamOwner } from './stream'
+import type { SseCloseReason, SseHub, SsePublishMessage, SseStats, SseStreamOptions } from './types'
+
+export const DEFAULT_TOPIC = 'broadcast'
+const HEARTBEAT = Buffer.from(encodeComment(''))
+
+export class Hub implements SseHub, StreamOwner {
+  readonly checker: EventChecker
+  readonly maxBufferedBytes: number
+  private readonly store: SseStore
+  private readonly retry: number | undefined
+  private readonly heartbeatMs: number
+  private heartbeat: Heartbeat | undefined
+  private readonly streams = new Set<LiveStream>()
+  private readonly byTopic = new Map<string, Set<LiveStream>>()
+  /** Frames encoded once per event, shared by every stream and by replays from memory. */
+  private readonly frames = new WeakMap<SseStoredEvent, Buffer>()
+  /** Events delivered in this turn of the event loop, written together at its end. */
+  private batch: SseStoredEvent[] = []
+  private published = 0
+  private dropped = 0
+
+  constructor (options: SseResolvedOptions, store: SseStore) {
+    this.checker = new EventChecker(options.events)
+    this.maxBufferedBytes = options.maxBufferedBytes
+    this.retry = options.retry
+    this.heartbeatMs = options.heartbeat
+    this.store = store
+  }
+
+  start (history: number): Promise<void> {
+    if (this.heartbeatMs > 0) this.heartbeat = new Heartbeat(this.heartbeatMs, () => this.beat())
+    return this.store.open({ history, deliver: (event) => this.deliver(event) })
+  }
+
+  async publish (message: SsePublishMessage): Promise<{ id: string }> {
+    if (message === null || typeof message !== 'object') {
+      throw new FST_SSE_INVALID_FIELD('publish() takes an object { event, data, topic? }')
+    }
+    if ('id' in message) throw new FST_SSE_INVALID_FIELD('publish() assigns ids itself; remove `id`')
+    const topic = 'topic' in message ? message.topic : DEFAULT_TOPIC
+    checkField('topic', topic)
+    const data = this.checker.serialize(message.event, message.data)
+    let stored: SseStoredEvent
+    try {
+      stored = await this.store.append(topic, message.event, data)
+    } catch (err) {
+      throw (err as { code?: unknown }).code === 'FST_SSE_STORE_ERROR' ? err : new FST_SSE_STORE_ERROR('take the event', { cause: err })
+    }
+    this.published++
+    return { id: stored.id }
+  }
+
+  stats (): SseStats {
+    return { connections: this.streams.size, published: this.published, dropped: this.dropped }
+  }
+
+  /** `reply.sse()`: sends the headers at once and attaches the stream to its topics. */
+  open (request: FastifyRequest, reply: FastifyReply, options: SseStreamOptions = {}): LiveStream {
+    const topics = checkTopics(options.topics)
+    const lastEventId = readLastEventId(request)
+    const res = reply.raw as SseResponse
+    reply.hijack()
+    res.writeHead(200, streamHeaders(reply, request.raw.httpVersionMajor >= 2))
+    ;(res as ServerResponse).flushHeaders()
+
+    const stream = new LiveStream(this, res, topics, lastEventId)
+    this.streams.add(stream)
+    for (const topic of topics) {
+      let streams = this.byTopic.get(topic)
+      if (streams === undefined) this.byTopic.set(topic, streams = new Set())
+      streams.add(stream)
+    }
+    if (lastEventId === undefined) this.prime(stream)
+    else this.replay(stream, lastEventId)
+    return stream
+  }
+
+  detach (stream: LiveStream, reason: SseCloseReason): void {
+    if (!this.streams.delete(stream)) return
+    if (reason === 'slow') this.dropped++
+    for (const topic of stream.topics) {
+      const streams = this.byTopic.get(topic) as Set<LiveStream>
+      streams.delete(stream)
+      if (streams.size === 0) this.byTopic.delete(topic)
+    }
+  }
+
+  /** preClose: ends every stream so the server can close. */
+  endAll (): void {
+    for (const stream of this.streams) stream.end('shutdown')
+  }
+
+  async close (): Promise<void> {
+    this.heartbeat?.stop()
+    await this.store.close()
+  }
+
+  /** A new stream learns the newest id, so it resumes without loss even before its first event. */
+  private prime (stream: LiveStream): void {
+    let id: string
+    try {
+      id = this.store.newestId()
+    } catch {
+      stream.end('server')
+      return
+    }
+    stream.write(encodeIdOnly(id, this.retry))
+  }
+
+  private replay (stream: LiveStream, lastEventId: string): void {
+    if (this.retry !== undefined) stream.write(`retry: ${this.retry}\n\n`)
+    stream.queue = []
+    let replay: SseReplay | Promise<SseReplay>
+    try {
+      replay = this.store.replay(stream.topics, lastEventId)
+    } catch {
+      stream.end('server')
+      return
+    }
+    if (replay instanceof Promise) {
+      replay.then((found) => this.sendReplay(stream, lastEventId, found), () => stream.end('server'))
+    } else {
+      this.sendReplay(stream, lastEventId, replay)
+    }
+  }
+
+  private sendReplay (stream: LiveStream, lastEventId: string, replay: SseReplay): void {
+    if (stream.ended) return
+    const frames: Buffer[] = []
+    if (replay.reset !== undefined) {
+      const data = JSON.stringify({ lastEventId, reason: replay.reset.reason })
+      frames.push(Buffer.from(encodeEvent(replay.reset.id, RESERVED_EVENT, data)))
+    }
+    let after = replay.after
+    for (const event of replay.events) {
+      frames.push(this.frameOf(event))
+      after = event.seq
+    }
+    stream.finishReplay(frames, after)
+  }
+
+  private deliver (event: SseStoredEvent): void {
+    if (!this.byTopic.has(event.topic)) return
+    // A nextTick queued from a microtask runs once every pending microtask has: so a loop of
+    // `await publish()` coalesces into one write per client, before the event loop moves on.
+    if (this.batch.length === 0) queueMicrotask(() => process.nextTick(() => this.flush()))
+    this.batch.push(event)
+  }
+
+  /**
+   * Writes the events of this turn: one buffer per topic shared by every single-topic stream,
+   * so each client gets one write however many events were published.
+   */
+  private flush (): void {
+    const batch = this.batch
+    this.batch = []
+    const eventsByTopic = new Map<string, SseStoredEvent[]>()
+    for (const event of batch) {
+      const events = eventsByTopic.get(event.topic)
+      if (events === undefined) eventsByTopic.set(event.topic, [event])
+      else events.push(event)
+    }
+    let oneByOne: Set<LiveStream> | undefined
+    for (const [topic, events] of eventsByTopic) {
+      const streams = this.byTopic.get(topic)
+      if (streams === undefined) continue
+      let joined: Buffer | undefined
+      for (const stream of streams) {
+        if (stream.direct) {
+          joined ??= events.length === 1 ? this.frameOf(events[0]) : Buffer.concat(events.map((e) => this.frameOf(e)))
+          stream.write(joined)
+        } else {
+          (oneByOne ??= new Set()).add(stream)
+        }
+      }
+    }
+    if (oneByOne === undefined) return
+    // Streams on several topics (or finishing a replay) take the batch in publish order.
+    for (const stream of oneByOne) {
+      for (const event of batch) {
+        if (stream.ended) break
+        if (stream.topics.includes(event.topic)) stream.deliver(event.seq, this.frameOf(event))
+      }
+    }
+  }
+
+  private frameOf (event: SseStoredEvent): Buffer {
+    let frame = this.frames.get(event)
+    if (frame === undefined) {
+      frame = Buffer.from(encodeEvent(event.id, event.event, event.data))
+      this.frames.set(event, frame)
+    }
+    return frame
+  }
+
+  private beat (): void {
+    for (const stream of this.streams) {
+      if (!stream.wrote) stream.write(HEARTBEAT)
+      stream.wrote = false
+    }
+  }
+}
+
+function checkTopics (topics: unknown): readonly string[] {
+  if (topics === undefined) return [DEFAULT_TOPIC]
+  if (!Array.isArray(topics) || topics.length === 0) {
+    throw new FST_SSE_INVALID_FIELD('`topics` must be a non-empty array of topic names')
+  }
+  for (const topic of topics) checkField('topic', topic)
+  return [...new Set(topics as string[])]
+}
+
+function readLastEventId (request: FastifyRequest): string | undefined {
+  const header = request.headers['last-event-id']
+  if (typeof header === 'string' && header !== '') return header
+  const query = request.query as Record<string, unknown> | undefined
+  const fromQuery = query?.lastEventId
+  return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : undefined
+}
+
+function streamHeaders (reply: FastifyReply, http2: boolean): Record<string, string | number | string[]> {
+  const headers = { ...reply.getHeaders() } as Record<string, string | number | string[]>
+  delete headers['content-length']
+  delete headers['transfer-encoding']
+  headers['content-type'] = 'text/event-stream; charset=utf-8'
+  headers['cache-control'] = 'no-cache, no-transform'
+  headers['x-accel-buffering'] = 'no'
+  if (!http2) headers.connection = 'keep-alive'
+  return headers
+}

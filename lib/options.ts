@@ -1,0 +1,89 @@
+// Registration options: defaults, and the checks that run once when the plugin registers.
+import { KindGuard } from '@sinclair/typebox'
+import { FST_SSE_INVALID_OPTION } from './errors'
+import { describe, type SseEventSchemas } from './schemas'
+import type { SseStore } from './store/types'
+
+export interface SsePluginOptions {
+  /** Event name -> TypeBox schema of its data. Absent: any name, any JSON data. */
+  events?: SseEventSchemas
+  /** Events kept per topic for Last-Event-ID replay; 0 = no replay. Default 1000. */
+  history?: number
+  /** Milliseconds between keep-alive comments; 0 = off. Default 15000. */
+  heartbeat?: number
+  /** Milliseconds, sent once as `retry:` when a stream opens. Default: not sent. */
+  retry?: number
+  /** A client whose unsent backlog exceeds this many bytes is disconnected. Default 1 MiB. */
+  maxBufferedBytes?: number
+  /** Where events are numbered and kept. Default: in-memory ring buffers. */
+  store?: SseStore
+}
+
+export interface SseResolvedOptions {
+  events: SseEventSchemas | undefined
+  history: number
+  heartbeat: number
+  retry: number | undefined
+  maxBufferedBytes: number
+  store: SseStore | undefined
+}
+
+export const RESERVED_EVENT = 'sse-reset'
+const MAX_TIMER_MS = 2_147_483_647 // setTimeout's largest delay
+const MAX_HISTORY = 16_777_216
+const STORE_METHODS = ['open', 'append', 'newestId', 'replay', 'close'] as const
+// Fastify's own register options reach the plugin too.
+const FASTIFY_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
+const KNOWN_KEYS = new Set(['events', 'history', 'heartbeat', 'retry', 'maxBufferedBytes', 'store'])
+
+export function resolveOptions (options: unknown): SseResolvedOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new FST_SSE_INVALID_OPTION('options', `must be an object, got ${describe(options)}`)
+  }
+  const given = options as Record<string, unknown>
+  for (const key of Object.keys(given)) {
+    if (!KNOWN_KEYS.has(key) && !FASTIFY_KEYS.has(key)) {
+      throw new FST_SSE_INVALID_OPTION(key, `is not an option of fastify-sse-hub (known: ${[...KNOWN_KEYS].join(', ')})`)
+    }
+  }
+  return {
+    events: checkEvents(given.events),
+    history: checkInteger('history', given.history ?? 1000, 0, MAX_HISTORY),
+    heartbeat: checkInteger('heartbeat', given.heartbeat ?? 15_000, 0, MAX_TIMER_MS),
+    retry: given.retry === undefined ? undefined : checkInteger('retry', given.retry, 0, MAX_TIMER_MS),
+    maxBufferedBytes: checkInteger('maxBufferedBytes', given.maxBufferedBytes ?? 1 << 20, 1, Number.MAX_SAFE_INTEGER),
+    store: checkStore(given.store)
+  }
+}
+
+function checkInteger (name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new FST_SSE_INVALID_OPTION(name, `must be an integer from ${min} to ${max}, got ${typeof value === 'number' ? value : describe(value)}`)
+  }
+  return value
+}
+
+function checkEvents (events: unknown): SseEventSchemas | undefined {
+  if (events === undefined) return undefined
+  if (events === null || typeof events !== 'object' || Array.isArray(events)) {
+    throw new FST_SSE_INVALID_OPTION('events', `must map event names to TypeBox schemas, got ${describe(events)}`)
+  }
+  for (const [name, schema] of Object.entries(events)) {
+    if (name === '' || /[\r\n\0]/.test(name) || name === RESERVED_EVENT) {
+      throw new FST_SSE_INVALID_OPTION('events', `cannot declare the event name ${JSON.stringify(name)} (empty, CR/LF/NUL, or reserved)`)
+    }
+    if (!KindGuard.IsSchema(schema)) {
+      throw new FST_SSE_INVALID_OPTION(`events.${name}`, 'must be a TypeBox schema (Type.Object(...), Type.String(), ...)')
+    }
+  }
+  return events as SseEventSchemas
+}
+
+function checkStore (store: unknown): SseStore | undefined {
+  if (store === undefined) return undefined
+  const candidate = store as Record<string, unknown> | null
+  if (candidate === null || typeof candidate !== 'object' || STORE_METHODS.some((m) => typeof candidate[m] !== 'function')) {
+    throw new FST_SSE_INVALID_OPTION('store', `must implement ${STORE_METHODS.join(', ')} (see "Writing a store" in the README)`)
+  }
+  return store as SseStore
+}

@@ -1,0 +1,58 @@
+// Event name -> validator compiled once at register; the checks every payload goes through.
+import { type TSchema } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox/compiler'
+import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_UNKNOWN_EVENT } from './errors'
+import { hasLineBreakOrNul } from './protocol/encode'
+
+export type SseEventSchemas = Record<string, TSchema>
+
+/** Throws FST_SSE_INVALID_FIELD unless `value` can be an event name or a topic. */
+export function checkField (what: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '') {
+    throw new FST_SSE_INVALID_FIELD(`${what} must be a non-empty string, got ${describe(value)}`)
+  }
+  if (hasLineBreakOrNul(value)) {
+    throw new FST_SSE_INVALID_FIELD(`${what} must not contain CR, LF or NUL, got ${JSON.stringify(value)}`)
+  }
+}
+
+export function describe (value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return JSON.stringify(value)
+  return typeof value
+}
+
+export class EventChecker {
+  private readonly validators: Map<string, TypeCheck<TSchema>> | undefined
+
+  constructor (schemas: SseEventSchemas | undefined) {
+    if (schemas === undefined) return
+    this.validators = new Map()
+    for (const name of Object.keys(schemas)) this.validators.set(name, TypeCompiler.Compile(schemas[name]))
+  }
+
+  /** Checks name and payload and returns the payload's JSON text, or throws a coded error. */
+  serialize (event: unknown, data: unknown): string {
+    checkField('event name', event)
+    if (this.validators !== undefined) {
+      const validator = this.validators.get(event)
+      if (validator === undefined) {
+        throw new FST_SSE_UNKNOWN_EVENT(event, [...this.validators.keys()].join(', '))
+      }
+      if (!validator.Check(data)) {
+        // Built only after a failed check: the hot path never pays for error details.
+        const error = validator.Errors(data).First() as ValueError
+        throw new FST_SSE_INVALID_DATA(event, `${error.path === '' ? '/' : error.path}: ${error.message}`)
+      }
+    }
+    let json: string | undefined
+    try {
+      json = JSON.stringify(data)
+    } catch (err) {
+      throw new FST_SSE_INVALID_DATA(event, `not JSON-serialisable (${(err as Error).message})`)
+    }
+    if (json === undefined) throw new FST_SSE_INVALID_DATA(event, `not JSON-serialisable (${describe(data)})`)
+    return json
+  }
+}

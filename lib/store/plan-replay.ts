@@ -1,0 +1,27 @@
+// Decides what a reconnecting stream receives, the same way for every store.
+import { formatEventId } from '../protocol/event-id'
+import type { SseReplay, SseStoredEvent, SseTopicHistory } from './types'
+
+/**
+ * `lastSeq` is the client's position, `undefined` when its id was not issued by this history.
+ * The stream resumes exactly after `lastSeq` when every topic still holds all its events after
+ * it; otherwise it is reset to the first point from which every topic is complete.
+ */
+export function planReplay (epoch: string, lastSeq: number | undefined, topics: readonly SseTopicHistory[]): SseReplay {
+  let complete = 0
+  for (const topic of topics) if (topic.droppedUpTo > complete) complete = topic.droppedUpTo
+  const resumes = lastSeq !== undefined && lastSeq >= complete
+  const after = resumes ? lastSeq : complete
+  const events = mergeAfter(after, topics)
+  if (resumes) return { events, after }
+  return { events, after, reset: { reason: lastSeq === undefined ? 'unknown' : 'expired', id: formatEventId(epoch, after) } }
+}
+
+function mergeAfter (after: number, topics: readonly SseTopicHistory[]): SseStoredEvent[] {
+  const events: SseStoredEvent[] = []
+  for (const topic of topics) {
+    for (const event of topic.events) if (event.seq > after) events.push(event)
+  }
+  if (topics.length > 1) events.sort((a, b) => a.seq - b.seq)
+  return events
+}

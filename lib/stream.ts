@@ -1,0 +1,155 @@
+// One client: its response, writes with a bounded backlog, replay queueing, and how it ends.
+import type { ServerResponse } from 'node:http'
+import type { Http2ServerResponse } from 'node:http2'
+import { FST_SSE_INVALID_FIELD, FST_SSE_STREAM_CLOSED } from './errors'
+import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode'
+import type { EventChecker } from './schemas'
+import type { SseCloseReason, SseMessage, SseStream } from './types'
+
+export type SseResponse = ServerResponse | Http2ServerResponse
+
+/** What a stream needs from the hub that owns it. */
+export interface StreamOwner {
+  readonly checker: EventChecker
+  readonly maxBufferedBytes: number
+  detach (stream: LiveStream, reason: SseCloseReason): void
+}
+
+/** A live event waiting for a replay to finish. */
+interface QueuedEvent {
+  seq: number
+  frame: Buffer
+}
+
+export class LiveStream implements SseStream {
+  readonly topics: readonly string[]
+  readonly lastEventId: string | undefined
+  /** True once anything was written since the last heartbeat tick. */
+  wrote = false
+  /** Live events with `seq` up to this were already sent (by a replay); 0 when none are pending. */
+  skipUpTo = 0
+  /** Non-null while a replay is being read: writes wait here, in order. */
+  queue: Array<QueuedEvent | Buffer | string> | null = null
+
+  private readonly owner: StreamOwner
+  private readonly res: SseResponse
+  private readonly backlog: { readonly writableLength: number }
+  private reason: SseCloseReason | undefined
+  private closedPromise: Promise<SseCloseReason> | undefined
+  private resolveClosed: ((reason: SseCloseReason) => void) | undefined
+  private controller: AbortController | undefined
+
+  constructor (owner: StreamOwner, res: SseResponse, topics: readonly string[], lastEventId: string | undefined) {
+    this.owner = owner
+    this.res = res
+    this.topics = topics
+    this.lastEventId = lastEventId
+    // HTTP/2 buffers in the stream, HTTP/1 in the response and its socket.
+    this.backlog = 'stream' in res ? res.stream : res
+    res.on('close', () => this.finish('client'))
+  }
+
+  get ended (): boolean {
+    return this.reason !== undefined
+  }
+
+  /** True when live frames can go straight to the socket, shared with other streams. */
+  get direct (): boolean {
+    return this.queue === null && this.skipUpTo === 0 && this.topics.length === 1
+  }
+
+  get closed (): Promise<SseCloseReason> {
+    if (this.closedPromise === undefined) {
+      this.closedPromise = this.reason === undefined
+        ? new Promise((resolve) => { this.resolveClosed = resolve })
+        : Promise.resolve(this.reason)
+    }
+    return this.closedPromise
+  }
+
+  get signal (): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.reason !== undefined) this.controller.abort(this.reason)
+    }
+    return this.controller.signal
+  }
+
+  send (message: SseMessage): void {
+    if (message !== null && typeof message === 'object' && 'id' in message) {
+      throw new FST_SSE_INVALID_FIELD('send() takes no `id`: events sent to one client are not part of the replayable history; use publish() for that')
+    }
+    const { event, data } = (message ?? {}) as { event?: unknown, data?: unknown }
+    const json = this.owner.checker.serialize(event, data)
+    this.assertOpen('send')
+    this.write(encodeEvent(undefined, event as string, json))
+  }
+
+  comment (text: string): void {
+    if (typeof text !== 'string' || hasLineBreakOrNul(text)) {
+      throw new FST_SSE_INVALID_FIELD('comment text must be a string without CR, LF or NUL')
+    }
+    this.assertOpen('comment')
+    this.write(encodeComment(text))
+  }
+
+  close (): void {
+    this.end('server')
+  }
+
+  /** Writes bytes now, or queues them behind a replay in progress. */
+  write (chunk: Buffer | string): void {
+    if (this.queue !== null) {
+      this.queue.push(chunk)
+      return
+    }
+    (this.res as ServerResponse).write(chunk)
+    this.wrote = true
+    if (this.backlog.writableLength > this.owner.maxBufferedBytes) this.end('slow')
+  }
+
+  /** A live event from the hub; skipped when a replay already sent it. */
+  deliver (seq: number, frame: Buffer): void {
+    if (this.queue !== null) {
+      this.queue.push({ seq, frame })
+      return
+    }
+    if (seq <= this.skipUpTo) return
+    this.skipUpTo = 0
+    this.write(frame)
+  }
+
+  /** Sends what a replay found, then everything that waited behind it. */
+  finishReplay (frames: readonly Buffer[], after: number): void {
+    const waiting = this.queue as Array<QueuedEvent | Buffer | string>
+    this.queue = null
+    this.skipUpTo = after
+    for (const frame of frames) this.write(frame)
+    for (const item of waiting) {
+      if (this.ended) return
+      if (typeof item === 'string' || Buffer.isBuffer(item)) this.write(item)
+      else this.deliver(item.seq, item.frame)
+    }
+  }
+
+  /** Ends the stream for `reason`; a client with an unsent backlog is cut off, not waited for. */
+  end (reason: SseCloseReason): void {
+    if (this.reason !== undefined) return
+    this.finish(reason)
+    if (reason === 'slow' || this.backlog.writableLength > 0) this.res.destroy()
+    else this.res.end()
+  }
+
+  private finish (reason: SseCloseReason): void {
+    if (this.reason !== undefined) return
+    this.reason = reason
+    this.queue = null
+    this.owner.detach(this, reason)
+    this.resolveClosed?.(reason)
+    this.controller?.abort(reason)
+  }
+
+  private assertOpen (action: string): void {
+    if (this.reason !== undefined) throw new FST_SSE_STREAM_CLOSED(action)
+  }
+}
