@@ -20,7 +20,7 @@ test('undici EventSource receives named events', async (t) => {
   const source = new EventSource(`${url}/events`)
   t.teardown(() => source.close())
   await new Promise((resolve) => { source.onopen = resolve })
-  const received = new Promise<MessageEvent>((resolve) => source.addEventListener('greeting', resolve))
+  const received = new Promise<MessageEvent>((resolve) => source.addEventListener('greeting', (event) => resolve(event as MessageEvent)))
   const { id } = await app.sse.publish({ event: 'greeting', data: { hello: 'world' } })
   const event = await received
   t.equal(event.data, '{"hello":"world"}')

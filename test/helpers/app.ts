@@ -13,7 +13,7 @@ export async function listen (t: Test, options: SsePluginOptions = {}, routes?: 
   const app = Fastify(server)
   await app.register(fastifySse, options)
   if (routes === undefined) {
-    app.get('/events', (request, reply) => reply.sse())
+    app.get('/events', (_request, reply) => reply.sse())
   } else {
     routes(app)
   }
