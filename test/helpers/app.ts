@@ -9,8 +9,8 @@ export interface TestApp {
   url: string
 }
 
-export async function listen (t: Test, options: SsePluginOptions = {}, routes?: (app: FastifyInstance) => void, server: FastifyServerOptions = {}): Promise<TestApp> {
-  const app = Fastify(server)
+export async function listen (t: Test, options: SsePluginOptions = {}, routes?: (app: FastifyInstance) => void, server: FastifyServerOptions & { http2?: boolean } = {}): Promise<TestApp> {
+  const app = Fastify(server as FastifyServerOptions) as unknown as FastifyInstance
   await app.register(fastifySse, options)
   if (routes === undefined) {
     app.get('/events', (_request, reply) => reply.sse())

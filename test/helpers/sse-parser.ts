@@ -12,6 +12,8 @@ export interface ParsedItem {
   event?: ParsedEvent
   comment?: string
   retry?: number
+  /** For `id-only`: the id it set. */
+  id?: string
 }
 
 export class SseParser {
@@ -74,7 +76,7 @@ export class SseParser {
     this.sawId = false
     if (this.data === '') {
       this.type = ''
-      if (hadId) this.onItem({ kind: 'id-only' })
+      if (hadId) this.onItem({ kind: 'id-only', id: this.lastEventId })
       return
     }
     const data = this.data.endsWith('\n') ? this.data.slice(0, -1) : this.data

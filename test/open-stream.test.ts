@@ -1,0 +1,127 @@
+import { test } from 'tap'
+import { connect as connectHttp2 } from 'node:http2'
+import { once } from 'node:events'
+import { Type } from '@sinclair/typebox'
+import { listen } from './helpers/app'
+import { RawSseClient } from './helpers/raw-client'
+
+test('HTTP/1.1: status, SSE headers and the priming id frame go out at once', async (t) => {
+  const { port } = await listen(t, { retry: 2500 })
+  const client = new RawSseClient(port, '/events')
+  t.teardown(() => client.close())
+  await client.until(() => client.items.length === 2, 'the retry and priming frame')
+  const { status, headers } = client.response!
+  t.equal(status, 200)
+  t.equal(headers['content-type'], 'text/event-stream; charset=utf-8')
+  t.equal(headers['cache-control'], 'no-cache, no-transform')
+  t.equal(headers['x-accel-buffering'], 'no')
+  t.equal(headers.connection, 'keep-alive')
+  t.match(client.body, /^retry: 2500\nid: [0-9a-z]+-0\n\n$/, 'one frame: retry, then the id that marks the hub start')
+  t.same(client.items.map((i) => i.kind), ['retry', 'id-only'])
+  t.equal(client.events.length, 0, 'the priming frame dispatches no event')
+})
+
+test('the priming frame carries the newest id, so a client that drops before any event resumes', async (t) => {
+  const { app, port } = await listen(t)
+  const first = await app.sse.publish({ event: 'e', data: 1 })
+  const client = new RawSseClient(port, '/events')
+  t.teardown(() => client.close())
+  await client.until(() => client.parser.lastEventId !== '', 'the priming id')
+  t.equal(client.parser.lastEventId, first.id)
+  t.notMatch(client.body, /retry:/, 'no retry line unless configured')
+})
+
+test('headers already set on the reply are kept; content-length is not', async (t) => {
+  const { port } = await listen(t, {}, (app) => {
+    app.addHook('onRequest', async (_request, reply) => { reply.header('access-control-allow-origin', '*') })
+    app.get('/events', (_request, reply) => {
+      reply.header('x-custom', 'yes').header('content-length', '10')
+      return reply.sse()
+    })
+  })
+  const client = new RawSseClient(port, '/events')
+  t.teardown(() => client.close())
+  await client.opened()
+  t.equal(client.response!.headers['access-control-allow-origin'], '*')
+  t.equal(client.response!.headers['x-custom'], 'yes')
+  t.equal(client.response!.headers['content-length'], undefined)
+  t.equal(client.response!.headers['transfer-encoding'], 'chunked')
+})
+
+test('handlers may return the stream or not, sync or async, without Fastify warnings', async (t) => {
+  const warnings: string[] = []
+  const stream = { write (line: string) { if (JSON.parse(line).level >= 40) warnings.push(line) } }
+  const events = { hello: Type.Object({ route: Type.String() }) }
+  const { port } = await listen(t, { events }, (app) => {
+    app.get('/sync-return', (_request, reply) => {
+      const s = reply.sse()
+      s.send({ event: 'hello', data: { route: 'sync-return' } })
+      return s
+    })
+    app.get('/sync-void', (_request, reply) => { reply.sse().send({ event: 'hello', data: { route: 'sync-void' } }) })
+    app.get('/async-return', async (_request, reply) => {
+      const s = reply.sse()
+      s.send({ event: 'hello', data: { route: 'async-return' } })
+      return s
+    })
+    app.get('/async-void', async (_request, reply) => { reply.sse().send({ event: 'hello', data: { route: 'async-void' } }) })
+  }, { logger: { level: 'warn', stream } })
+  for (const route of ['sync-return', 'sync-void', 'async-return', 'async-void']) {
+    const client = new RawSseClient(port, `/${route}`)
+    t.teardown(() => client.close())
+    await client.eventCount(1)
+    t.same(JSON.parse(client.events[0].data), { route }, route)
+    t.equal(client.response!.status, 200)
+  }
+  t.same(warnings, [], 'nothing logged at warn or above')
+})
+
+test('a non-SSE reply on the same app is untouched', async (t) => {
+  const { url } = await listen(t, {}, (app) => {
+    app.get('/json', async () => ({ ok: true }))
+    app.get('/events', (_request, reply) => reply.sse())
+  })
+  const response = await fetch(`${url}/json`)
+  t.same(await response.json(), { ok: true })
+})
+
+test('topics must be a non-empty array of valid names', async (t) => {
+  const { url } = await listen(t, {}, (app) => {
+    app.get('/bad/:kind', (request, reply) => {
+      const kind = (request.params as { kind: string }).kind
+      const topics = ({ empty: [], string: 'a', blank: [''], crlf: ['a\r\nb'], number: [1] } as Record<string, unknown>)[kind]
+      try {
+        reply.sse({ topics: topics as string[] })
+      } catch (err) {
+        return reply.code(500).send({ code: (err as { code: string }).code })
+      }
+    })
+  })
+  for (const kind of ['empty', 'string', 'blank', 'crlf', 'number']) {
+    const response = await fetch(`${url}/bad/${kind}`)
+    t.equal(response.status, 500, kind)
+    t.same(await response.json(), { code: 'FST_SSE_INVALID_FIELD' }, kind)
+  }
+})
+
+test('HTTP/2: the same headers without Connection, events flow, close ends the stream', async (t) => {
+  const { app, url } = await listen(t, { retry: 1000 }, undefined, { http2: true })
+  const session = connectHttp2(url)
+  t.teardown(() => session.close())
+  const request = session.request({ ':path': '/events' })
+  const [headers] = await once(request, 'response') as [Record<string, string>]
+  t.equal(headers[':status'], 200)
+  t.equal(headers['content-type'], 'text/event-stream; charset=utf-8')
+  t.equal(headers['cache-control'], 'no-cache, no-transform')
+  t.equal(headers['x-accel-buffering'], 'no')
+  t.equal(headers.connection, undefined)
+  request.setEncoding('utf8')
+  let body = ''
+  const { id } = await app.sse.publish({ event: 'h2', data: { ok: true } })
+  for await (const chunk of request) {
+    body += chunk
+    if (body.includes('event: h2')) break
+  }
+  t.match(body, /^retry: 1000\nid: [0-9a-z]+-0\n\n/)
+  t.ok(body.includes(`id: ${id}\nevent: h2\ndata: {"ok":true}\n\n`))
+})

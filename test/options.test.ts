@@ -1,0 +1,79 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import { Type } from '@sinclair/typebox'
+import fastifySse from '../lib/index'
+import { MemoryStore } from '../lib/store/memory-store'
+
+async function registerWith (options: unknown): Promise<Error | undefined> {
+  const app = Fastify()
+  try {
+    await app.register(fastifySse, options as object)
+    await app.ready()
+    return undefined
+  } catch (err) {
+    return err as Error
+  } finally {
+    await app.close()
+  }
+}
+
+test('valid options register, including zero history, zero retry and Fastify register options', async (t) => {
+  t.equal(await registerWith({}), undefined)
+  t.equal(await registerWith({ history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1 }), undefined)
+  t.equal(await registerWith({ events: { a: Type.Object({}) }, logLevel: 'warn', logSerializers: {} }), undefined)
+  t.equal(await registerWith({ store: new MemoryStore() }), undefined)
+})
+
+test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OPTION naming the option', async (t) => {
+  const cases: Array<[unknown, string]> = [
+    [{ hearbeat: 1000 }, 'hearbeat'],
+    [{ history: -1 }, 'history'],
+    [{ history: 1.5 }, 'history'],
+    [{ history: '10' }, 'history'],
+    [{ history: 16_777_217 }, 'history'],
+    [{ heartbeat: 2 ** 31 }, 'heartbeat'],
+    [{ heartbeat: Number.NaN }, 'heartbeat'],
+    [{ retry: -5 }, 'retry'],
+    [{ retry: null }, 'retry'],
+    [{ maxBufferedBytes: 0 }, 'maxBufferedBytes'],
+    [{ events: [] }, 'events'],
+    [{ events: null }, 'events'],
+    [{ events: { a: { type: 'string' } } }, 'events.a'],
+    [{ events: { '': Type.String() } }, 'events'],
+    [{ events: { 'a\nb': Type.String() } }, 'events'],
+    [{ events: { 'sse-reset': Type.Object({}) } }, 'events'],
+    [{ store: {} }, 'store'],
+    [{ store: null }, 'store'],
+    [{ store: { open () {}, append () {}, newestId () {}, replay () {} } }, 'store']
+  ]
+  for (const [options, name] of cases) {
+    const err = await registerWith(options) as Error & { code: string }
+    t.equal(err?.code, 'FST_SSE_INVALID_OPTION', `${JSON.stringify(options)} is refused`)
+    t.match(err?.message, `option "${name}"`, `the message names ${name}`)
+    t.match(err?.message, /^fastify-sse-hub: /)
+  }
+})
+
+test('options must be an object', async (t) => {
+  const { resolveOptions } = await import('../lib/options')
+  t.throws(() => resolveOptions(null), { code: 'FST_SSE_INVALID_OPTION' })
+  t.throws(() => resolveOptions([]), { code: 'FST_SSE_INVALID_OPTION' })
+})
+
+test('registering twice on one app fails with a clear error', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifySse)
+  await t.rejects(async () => { await app.register(fastifySse) }, { code: 'FST_SSE_ALREADY_REGISTERED', message: /already registered/ })
+})
+
+test('registered at the root, the decorators are visible inside every plugin', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifySse)
+  let seen: unknown
+  await app.register(async function sibling (instance) { seen = instance.sse })
+  await app.ready()
+  t.equal(seen, app.sse)
+  t.type(app.sse.publish, 'function')
+})
