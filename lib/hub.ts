@@ -2,6 +2,7 @@
 // it fans out to, by topic.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
+import type { Http2Session } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
 import type { SseResolvedOptions } from './options'
@@ -88,7 +89,7 @@ export class Hub implements SseHub, StreamOwner {
   }
 
   detach (stream: LiveStream, reason: SseCloseReason): void {
-    if (!this.streams.delete(stream)) return
+    this.streams.delete(stream)
     if (reason === 'slow') this.dropped++
     for (const topic of stream.topics) {
       const streams = this.byTopic.get(topic) as Set<LiveStream>
@@ -97,9 +98,18 @@ export class Hub implements SseHub, StreamOwner {
     }
   }
 
-  /** preClose: ends every stream so the server can close. */
+  /**
+   * preClose: ends every stream so the server can close. HTTP/2 sessions are closed too:
+   * before Node 24 nothing else closes them unless `forceCloseConnections` is set.
+   */
   endAll (): void {
-    for (const stream of this.streams) stream.end('shutdown')
+    const sessions = new Set<Http2Session>()
+    for (const stream of this.streams) {
+      const session = stream.http2Session
+      if (session !== undefined) sessions.add(session)
+      stream.end('shutdown')
+    }
+    for (const session of sessions) session.close()
   }
 
   async close (): Promise<void> {
@@ -190,7 +200,6 @@ export class Hub implements SseHub, StreamOwner {
     // Streams on several topics (or finishing a replay) take the batch in publish order.
     for (const stream of oneByOne) {
       for (const event of batch) {
-        if (stream.ended) break
         if (stream.topics.includes(event.topic)) stream.deliver(event.seq, this.frameOf(event))
       }
     }

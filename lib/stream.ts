@@ -1,6 +1,6 @@
 // One client: its response, writes with a bounded backlog, replay queueing, and how it ends.
 import type { ServerResponse } from 'node:http'
-import type { Http2ServerResponse } from 'node:http2'
+import type { Http2ServerResponse, Http2Session } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STREAM_CLOSED } from './errors'
 import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode'
 import type { EventChecker } from './schemas'
@@ -15,10 +15,10 @@ export interface StreamOwner {
   detach (stream: LiveStream, reason: SseCloseReason): void
 }
 
-/** A live event waiting for a replay to finish. */
-interface QueuedEvent {
+/** A write waiting for a replay to finish: a live event, or (seq -1) a send or comment. */
+interface QueuedWrite {
   seq: number
-  frame: Buffer
+  frame: Buffer | string
 }
 
 export class LiveStream implements SseStream {
@@ -29,7 +29,7 @@ export class LiveStream implements SseStream {
   /** Live events with `seq` up to this were already sent (by a replay); 0 when none are pending. */
   skipUpTo = 0
   /** Non-null while a replay is being read: writes wait here, in order. */
-  queue: Array<QueuedEvent | Buffer | string> | null = null
+  queue: QueuedWrite[] | null = null
 
   private readonly owner: StreamOwner
   private readonly res: SseResponse
@@ -47,6 +47,11 @@ export class LiveStream implements SseStream {
     // HTTP/2 buffers in the stream, HTTP/1 in the response and its socket.
     this.backlog = 'stream' in res ? res.stream : res
     res.on('close', () => this.finish('client'))
+  }
+
+  /** The HTTP/2 session this stream runs on, if any. */
+  get http2Session (): Http2Session | undefined {
+    return 'stream' in this.res ? this.res.stream.session : undefined
   }
 
   get ended (): boolean {
@@ -76,13 +81,15 @@ export class LiveStream implements SseStream {
   }
 
   send (message: SseMessage): void {
-    if (message !== null && typeof message === 'object' && 'id' in message) {
+    if (message === null || typeof message !== 'object') {
+      throw new FST_SSE_INVALID_FIELD('send() takes an object { event, data }')
+    }
+    if ('id' in message) {
       throw new FST_SSE_INVALID_FIELD('send() takes no `id`: events sent to one client are not part of the replayable history; use publish() for that')
     }
-    const { event, data } = (message ?? {}) as { event?: unknown, data?: unknown }
-    const json = this.owner.checker.serialize(event, data)
+    const json = this.owner.checker.serialize(message.event, message.data)
     this.assertOpen('send')
-    this.write(encodeEvent(undefined, event as string, json))
+    this.write(encodeEvent(undefined, message.event, json))
   }
 
   comment (text: string): void {
@@ -100,16 +107,22 @@ export class LiveStream implements SseStream {
   /** Writes bytes now, or queues them behind a replay in progress. */
   write (chunk: Buffer | string): void {
     if (this.queue !== null) {
-      this.queue.push(chunk)
+      this.queue.push({ seq: -1, frame: chunk })
+      return
+    }
+    if (this.reason !== undefined) return
+    // Checked before writing: what is still unsent from earlier writes is what the client has
+    // not read, so one large burst never drops a client that keeps up.
+    if (this.backlog.writableLength > this.owner.maxBufferedBytes) {
+      this.end('slow')
       return
     }
     (this.res as ServerResponse).write(chunk)
     this.wrote = true
-    if (this.backlog.writableLength > this.owner.maxBufferedBytes) this.end('slow')
   }
 
   /** A live event from the hub; skipped when a replay already sent it. */
-  deliver (seq: number, frame: Buffer): void {
+  deliver (seq: number, frame: Buffer | string): void {
     if (this.queue !== null) {
       this.queue.push({ seq, frame })
       return
@@ -121,13 +134,12 @@ export class LiveStream implements SseStream {
 
   /** Sends what a replay found, then everything that waited behind it. */
   finishReplay (frames: readonly Buffer[], after: number): void {
-    const waiting = this.queue as Array<QueuedEvent | Buffer | string>
+    const waiting = this.queue as QueuedWrite[]
     this.queue = null
     this.skipUpTo = after
-    for (const frame of frames) this.write(frame)
+    if (frames.length > 0) this.write(frames.length === 1 ? frames[0] : Buffer.concat(frames))
     for (const item of waiting) {
-      if (this.ended) return
-      if (typeof item === 'string' || Buffer.isBuffer(item)) this.write(item)
+      if (item.seq < 0) this.write(item.frame)
       else this.deliver(item.seq, item.frame)
     }
   }

@@ -125,3 +125,18 @@ test('HTTP/2: the same headers without Connection, events flow, close ends the s
   t.match(body, /^retry: 1000\nid: [0-9a-z]+-0\n\n/)
   t.ok(body.includes(`id: ${id}\nevent: h2\ndata: {"ok":true}\n\n`))
 })
+
+test('returning something else after reply.sse() gets Fastify\'s usual already-sent warning', async (t) => {
+  const warnings: string[] = []
+  const stream = { write (line: string) { if (JSON.parse(line).level === 40) warnings.push(JSON.parse(line).err?.code) } }
+  const { port } = await listen(t, {}, (app) => {
+    app.get('/events', (_request, reply) => {
+      reply.sse()
+      return { not: 'a stream' }
+    })
+  }, { logger: { level: 'warn', stream } })
+  const client = new RawSseClient(port, '/events')
+  t.teardown(() => client.close())
+  await client.until(() => client.items.length > 0, 'the priming frame')
+  t.same(warnings, ['FST_ERR_REP_ALREADY_SENT'])
+})

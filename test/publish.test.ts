@@ -116,3 +116,16 @@ test('a burst published in one turn reaches every client complete and in order',
     t.same(client.events.map((e) => e.lastEventId), ids)
   }
 })
+
+test('a stream closed right after a publish, before the flush, is skipped', async (t) => {
+  const streams: import('../lib/index').SseStream[] = []
+  const { app, port } = await listen(t, {}, (app) => {
+    app.get('/events', (_request, reply) => { streams.push(reply.sse({ topics: ['solo'] })) })
+  })
+  const c = await primed(t, port)
+  const published = app.sse.publish({ event: 'e', data: 1, topic: 'solo' })
+  streams[0].close()
+  await published
+  await c.until(() => c.ended, 'the end of the response')
+  t.equal(c.events.length, 0)
+})

@@ -37,7 +37,8 @@ test('send goes to one client only, without an id, checked like publish', async 
   t.throws(() => a.stream.send({ event: 'status', data: { cpu: 'high' } } as never), { code: 'FST_SSE_INVALID_DATA' })
   t.throws(() => a.stream.send({ event: 'nope', data: {} } as never), { code: 'FST_SSE_UNKNOWN_EVENT' })
   t.throws(() => a.stream.send({ event: 'nope', data: {}, id: '1' } as never), { code: 'FST_SSE_INVALID_FIELD', message: /takes no `id`/ }, 'the id check comes before the name lookup')
-  t.throws(() => a.stream.send(null as never), { code: 'FST_SSE_INVALID_FIELD' })
+  t.throws(() => a.stream.send(null as never), { code: 'FST_SSE_INVALID_FIELD', message: /takes an object/ })
+  t.throws(() => a.stream.send('status' as never), { code: 'FST_SSE_INVALID_FIELD', message: /takes an object/ })
   b.stream.comment('only b')
   await b.client.until(() => b.client.comments.includes(' only b'), 'the comment')
   t.equal(b.client.events.length, 0, 'b never got a\'s event')
@@ -72,6 +73,11 @@ test('close(): the stream ends with reason server; writes after it throw', async
   t.equal(await stream.closed, 'server', 'closing twice changes nothing')
   t.equal(stream.signal.aborted, true)
   t.equal(app.sse.stats().connections, 0)
+  const other = await open()
+  other.stream.close()
+  t.equal(other.stream.signal.aborted, true, 'a signal first read after the end is already aborted')
+  t.equal(other.stream.signal.reason, 'server')
+  t.equal(await other.stream.closed, 'server', 'closed first read after the end resolves at once')
 })
 
 test('a client that goes away: closed resolves with client, signal aborts, stats drop', async (t) => {

@@ -14,7 +14,7 @@ export class MemoryStore implements SseStore {
   private seq = 0
   private history = 0
   private readonly topics = new Map<string, TopicLog>()
-  private deliver: (event: SseStoredEvent) => void = () => {}
+  private deliver!: (event: SseStoredEvent) => void
 
   async open (context: SseStoreContext): Promise<void> {
     this.history = context.history

@@ -27,6 +27,13 @@ export interface SseStoreContext {
   readonly history: number
   /** The store calls this once for every event, from any instance, in `seq` order. */
   deliver (event: SseStoredEvent): void
+  /**
+   * Optional. A shared store calls this when some events will never be delivered here: this
+   * instance fell further behind than the store keeps, or the shared history was lost and a
+   * new one began. The hub then ends every open stream, so each client reconnects with its
+   * Last-Event-ID and is replayed exactly, or reset.
+   */
+  lost? (): void
 }
 
 export interface SseStore {

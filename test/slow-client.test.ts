@@ -1,0 +1,66 @@
+import { test } from 'tap'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import type { ServerResponse } from 'node:http'
+import { listen } from './helpers/app'
+import { RawSseClient } from './helpers/raw-client'
+import type { SseStream } from '../lib/index'
+
+test('a client that stops reading is dropped at maxBufferedBytes; the others get everything', async (t) => {
+  const maxBufferedBytes = 64 * 1024
+  const opened: Array<{ stream: SseStream, raw: ServerResponse }> = []
+  const { app, port } = await listen(t, { maxBufferedBytes }, (app) => {
+    app.get('/events', (_request, reply) => { opened.push({ stream: reply.sse(), raw: reply.raw }) })
+  })
+  const slow = new RawSseClient(port, '/events', {}, { read: false })
+  t.teardown(() => slow.close())
+  await new Promise<void>((resolve) => { const check = () => opened.length === 1 ? resolve() : setTimeout(check, 5); check() })
+  const fast = new RawSseClient(port, '/events')
+  t.teardown(() => fast.close())
+  await fast.until(() => fast.items.length > 0, 'the fast client to open')
+  const [{ stream: slowStream, raw: slowRaw }, { stream: fastStream }] = opened
+
+  const payload = 'x'.repeat(16 * 1024)
+  const perTurn = 8
+  const batchBytes = perTurn * (payload.length + 64)
+  let maxBacklog = 0
+  const total = 1600 // 25 MB in all: far more than the kernel buffers of the stalled socket
+  for (let i = 0; i < total; i++) {
+    await app.sse.publish({ event: 'big', data: { i, payload } })
+    if (i % perTurn === perTurn - 1) {
+      await nextTurn()
+      if (!slowStream.signal.aborted) maxBacklog = Math.max(maxBacklog, slowRaw.writableLength)
+      await fast.until(() => fast.events.length > i - 64, `the fast client to keep up (${i})`, 10_000)
+    }
+  }
+  t.equal(await slowStream.closed, 'slow')
+  t.ok(maxBacklog <= maxBufferedBytes + batchBytes, `the stalled client's backlog stayed bounded (max ${maxBacklog} bytes)`)
+  await fast.eventCount(total, 20_000)
+  t.same(fast.events.map((e) => JSON.parse(e.data).i), Array.from({ length: total }, (_, i) => i), 'the fast client got every event in order')
+  t.equal(fastStream.signal.aborted, false)
+  t.same(app.sse.stats(), { connections: 1, published: total, dropped: 1 })
+  slow.socket.resume()
+  await slow.closed(10_000)
+  t.ok(slow.events.length < total, `the stalled client was cut off after ${slow.events.length} events`)
+})
+
+test('a stalled client on several topics is dropped mid-burst too, bounded', async (t) => {
+  const maxBufferedBytes = 32 * 1024
+  const opened: Array<{ stream: SseStream, raw: ServerResponse }> = []
+  const { app, port } = await listen(t, { maxBufferedBytes }, (app) => {
+    app.get('/events', (_request, reply) => { opened.push({ stream: reply.sse({ topics: ['a', 'b'] }), raw: reply.raw }) })
+  })
+  const slow = new RawSseClient(port, '/events', {}, { read: false })
+  t.teardown(() => slow.close())
+  await new Promise<void>((resolve) => { const check = () => opened.length === 1 ? resolve() : setTimeout(check, 5); check() })
+  const [{ stream, raw }] = opened
+  const payload = 'y'.repeat(8 * 1024)
+  let maxBacklog = 0
+  for (let turn = 0; turn < 400 && !stream.signal.aborted; turn++) {
+    for (let i = 0; i < 16; i++) await app.sse.publish({ event: 'big', data: payload, topic: i % 2 === 0 ? 'a' : 'b' })
+    await nextTurn()
+    maxBacklog = Math.max(maxBacklog, raw.writableLength)
+  }
+  t.equal(await stream.closed, 'slow')
+  t.ok(maxBacklog <= maxBufferedBytes + 8 * 1024 + 256, `backlog bounded by the limit plus one frame (max ${maxBacklog})`)
+  t.equal(app.sse.stats().dropped, 1)
+})

@@ -1,0 +1,144 @@
+// The hub against stores that answer late or fail: what a Redis-like store puts it through.
+import { test, type Test } from 'tap'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { listen } from './helpers/app'
+import { RawSseClient } from './helpers/raw-client'
+import { MemoryStore } from '../lib/store/memory-store'
+import type { SseReplay, SseStore, SseStoreContext, SseStoredEvent } from '../lib/index'
+
+/** A memory store whose deliveries and replays are held until the test releases them. */
+class ControlledStore implements SseStore {
+  readonly inner = new MemoryStore()
+  holdDeliveries = false
+  held: SseStoredEvent[] = []
+  replayGate: Promise<void> | undefined
+  failAppend: unknown
+  failNewestId = false
+  failReplay: 'sync' | 'async' | undefined
+  private context!: SseStoreContext
+
+  open (context: SseStoreContext): Promise<void> {
+    this.context = context
+    return this.inner.open({ history: context.history, deliver: (event) => this.hold(event) })
+  }
+
+  append (topic: string, event: string, data: string): Promise<SseStoredEvent> {
+    if (this.failAppend !== undefined) return Promise.reject(this.failAppend)
+    return this.inner.append(topic, event, data)
+  }
+
+  newestId (): string {
+    if (this.failNewestId) throw new Error('store down')
+    return this.inner.newestId()
+  }
+
+  replay (topics: readonly string[], lastEventId: string): SseReplay | Promise<SseReplay> {
+    if (this.failReplay === 'sync') throw new Error('store down')
+    if (this.failReplay === 'async') return Promise.reject(new Error('store down'))
+    const answer = this.inner.replay(topics, lastEventId)
+    return this.replayGate === undefined ? answer : this.replayGate.then(() => answer)
+  }
+
+  close (): Promise<void> {
+    return this.inner.close()
+  }
+
+  release (): void {
+    this.holdDeliveries = false
+    for (const event of this.held.splice(0)) this.context.deliver(event)
+  }
+
+  private hold (event: SseStoredEvent): void {
+    if (this.holdDeliveries) this.held.push(event)
+    else this.context.deliver(event)
+  }
+}
+
+function client (t: Test, port: number, headers: Record<string, string> = {}): RawSseClient {
+  const c = new RawSseClient(port, '/events', headers)
+  t.teardown(() => c.close())
+  return c
+}
+
+test('a slow replay: live events and sends wait behind it, none lost or repeated', async (t) => {
+  const store = new ControlledStore()
+  const { app, port } = await listen(t, { store }, (app) => {
+    app.get('/events', (_request, reply) => { reply.sse().send({ event: 'hello', data: 'first after replay' }) })
+  })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  await app.sse.publish({ event: 'e', data: 2 })
+  let open = () => {}
+  store.replayGate = new Promise((resolve) => { open = resolve })
+  const c = client(t, port, { 'Last-Event-ID': one.id })
+  await c.opened()
+  await app.sse.publish({ event: 'e', data: 3 })
+  await nextTurn() // event 3 reaches the stream while its replay is still pending
+  t.equal(c.events.length, 0, 'nothing before the replay')
+  open()
+  await c.eventCount(3)
+  await app.sse.publish({ event: 'e', data: 4 })
+  await c.eventCount(4)
+  t.same(c.events.map((e) => `${e.type}:${e.data}`), ['e:2', 'hello:"first after replay"', 'e:3', 'e:4'])
+})
+
+test('live events a replay already covered are skipped (a client resuming from a faster instance)', async (t) => {
+  const store = new ControlledStore()
+  const { app, port } = await listen(t, { store })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  store.holdDeliveries = true
+  await app.sse.publish({ event: 'e', data: 2 })
+  await app.sse.publish({ event: 'e', data: 3 })
+  const c = client(t, port, { 'Last-Event-ID': one.id })
+  await c.eventCount(2)
+  store.release()
+  await app.sse.publish({ event: 'e', data: 4 })
+  await c.eventCount(3)
+  t.same(c.events.map((e) => e.data), ['2', '3', '4'])
+})
+
+test('a store that cannot serve: the stream opens and ends at once, so the client retries', async (t) => {
+  const store = new ControlledStore()
+  const { port } = await listen(t, { store, retry: 500 })
+  for (const failure of ['newestId', 'sync', 'async'] as const) {
+    store.failNewestId = failure === 'newestId'
+    store.failReplay = failure === 'newestId' ? undefined : failure
+    const c = client(t, port, failure === 'newestId' ? {} : { 'Last-Event-ID': 'x' })
+    await c.until(() => c.ended, 'the end of the response')
+    t.equal(c.response?.status, 200, `${failure}: 200, so browsers retry`)
+    t.equal(c.events.length, 0)
+  }
+})
+
+test('append failures reject with FST_SSE_STORE_ERROR and the cause; coded store errors pass through', async (t) => {
+  const store = new ControlledStore()
+  const { app } = await listen(t, { store })
+  const cause = new Error('connection refused')
+  store.failAppend = cause
+  const err = await app.sse.publish({ event: 'e', data: 1 }).catch((e) => e)
+  t.equal(err.code, 'FST_SSE_STORE_ERROR')
+  t.equal(err.cause, cause)
+  t.match(err.message, /^fastify-sse-hub: the store could not/)
+  const coded = Object.assign(new Error('x'), { code: 'FST_SSE_STORE_ERROR' })
+  store.failAppend = coded
+  t.equal(await app.sse.publish({ event: 'e', data: 1 }).catch((e) => e), coded)
+  t.equal(app.sse.stats().published, 0)
+})
+
+test('a client that leaves during a slow replay is never written to', async (t) => {
+  const store = new ControlledStore()
+  const streams: import('../lib/index').SseStream[] = []
+  const { app, port } = await listen(t, { store }, (app) => {
+    app.get('/events', (_request, reply) => { streams.push(reply.sse()) })
+  })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  await app.sse.publish({ event: 'e', data: 2 })
+  let open = () => {}
+  store.replayGate = new Promise((resolve) => { open = resolve })
+  const c = client(t, port, { 'Last-Event-ID': one.id })
+  await c.opened()
+  c.close()
+  t.equal(await streams[0].closed, 'client')
+  open()
+  await store.replayGate
+  t.equal(app.sse.stats().connections, 0)
+})
