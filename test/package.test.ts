@@ -1,0 +1,47 @@
+// The built package as users load it: by name, from ESM and from CommonJS.
+import { test } from 'tap'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { join } from 'node:path'
+import { childEnv } from './helpers/child-env'
+
+const run = promisify(execFile)
+const root = join(__dirname, '..')
+
+async function node (args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, args, { cwd: root, env: childEnv(), timeout: 20_000 })
+  return stdout.trim()
+}
+
+const USE = `
+  const app = Fastify()
+  await app.register(plugin, { heartbeat: 0 })
+  app.get('/events', (request, reply) => reply.sse())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const res = await fetch('http://127.0.0.1:' + app.server.address().port + '/events')
+  const reader = res.body.getReader()
+  const first = new TextDecoder().decode((await reader.read()).value)
+  await reader.cancel()
+  await app.close()
+  console.log(JSON.stringify({ type: res.headers.get('content-type'), first: first.slice(0, 4) }))
+`
+
+test('ESM: default and named imports are the plugin, and it serves a stream', async (t) => {
+  const out = await node(['--input-type=module', '-e', `
+    import Fastify from 'fastify'
+    import plugin, { fastifySse, FST_SSE_INVALID_DATA } from 'fastify-sse-hub'
+    if (plugin !== fastifySse || typeof FST_SSE_INVALID_DATA !== 'function') throw new Error('bad exports')
+    ${USE}
+  `])
+  t.same(JSON.parse(out), { type: 'text/event-stream; charset=utf-8', first: 'id: ' })
+})
+
+test('CommonJS: require() gives the plugin itself, with .default and .fastifySse', async (t) => {
+  const out = await node(['-e', `
+    const Fastify = require('fastify')
+    const plugin = require('fastify-sse-hub')
+    if (plugin.default !== plugin || plugin.fastifySse !== plugin) throw new Error('bad exports')
+    ;(async () => { ${USE} })()
+  `])
+  t.same(JSON.parse(out), { type: 'text/event-stream; charset=utf-8', first: 'id: ' })
+})

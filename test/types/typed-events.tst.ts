@@ -1,0 +1,51 @@
+import { expect, test } from 'tstyche'
+import Fastify from 'fastify'
+import { Type } from '@sinclair/typebox'
+import fastifySse, { type SseStream, type SseCloseReason } from '../../lib/index'
+
+const events = {
+  notification: Type.Object({ title: Type.String(), message: Type.String() }),
+  'user-count': Type.Object({ count: Type.Integer({ minimum: 0 }) })
+}
+type AppEvents = typeof events
+
+declare module '../../lib/index' {
+  interface SseEvents extends AppEvents {}
+}
+
+const app = Fastify()
+app.register(fastifySse, { events })
+
+test('publish: declared names with data of their schema compile', () => {
+  expect(app.sse.publish({ event: 'notification', data: { title: 'Hi', message: 'there' } })).type.toBe<Promise<{ id: string }>>()
+  expect(app.sse.publish({ event: 'user-count', data: { count: 1 }, topic: 'user:1' })).type.toBe<Promise<{ id: string }>>()
+})
+
+test('publish: a wrong event name or data shape is a compile error', () => {
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'notificaton', data: { title: 'Hi', message: 'x' } })
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'user-count', data: { count: '1' } })
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'notification', data: { title: 'Hi' } })
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'user-count', data: { title: 'Hi', message: 'x' } })
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'user-count', data: { count: 1 }, topic: 1 })
+})
+
+test('reply.sse() returns a typed stream whose send checks names and data', () => {
+  app.get('/events', (_request, reply) => {
+    const stream = reply.sse({ topics: ['broadcast'] })
+    expect(stream).type.toBe<SseStream>()
+    expect(stream.send).type.toBeCallableWith({ event: 'user-count', data: { count: 2 } })
+    expect(stream.send).type.not.toBeCallableWith({ event: 'user-count', data: { count: 'two' } })
+    expect(stream.send).type.not.toBeCallableWith({ event: 'unknown', data: {} })
+    expect(stream.closed).type.toBe<Promise<SseCloseReason>>()
+    expect(stream.signal).type.toBe<AbortSignal>()
+    expect(stream.lastEventId).type.toBe<string | undefined>()
+    return stream
+  })
+  expect(app.sse.stats()).type.toBe<{ connections: number, published: number, dropped: number }>()
+})
+
+test('registration options are typed', () => {
+  expect(app.register).type.not.toBeCallableWith(fastifySse, { hearbeat: 1000 })
+  expect(app.register).type.not.toBeCallableWith(fastifySse, { history: '10' })
+  expect(app.register).type.toBeCallableWith(fastifySse, { history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1024 })
+})
