@@ -73,10 +73,10 @@ export class Hub implements SseHub, StreamOwner {
     const lastEventId = readLastEventId(request)
     const res = reply.raw as SseResponse
     reply.hijack()
+    const stream = new LiveStream(this, res, topics, lastEventId)
+    if (stream.ended) return stream
     res.writeHead(200, streamHeaders(reply, request.raw.httpVersionMajor >= 2))
     ;(res as ServerResponse).flushHeaders()
-
-    const stream = new LiveStream(this, res, topics, lastEventId)
     this.streams.add(stream)
     for (const topic of topics) {
       let streams = this.byTopic.get(topic)

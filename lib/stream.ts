@@ -46,7 +46,9 @@ export class LiveStream implements SseStream {
     this.lastEventId = lastEventId
     // HTTP/2 buffers in the stream, HTTP/1 in the response and its socket.
     this.backlog = 'stream' in res ? res.stream : res
-    res.on('close', () => this.finish('client'))
+    // A client can leave while an async handler is still working: then 'close' has fired already.
+    if (res.destroyed) this.reason = 'client'
+    else res.on('close', () => this.finish('client'))
   }
 
   /** The HTTP/2 session this stream runs on, if any. */

@@ -1,4 +1,5 @@
 import { test, type Test } from 'tap'
+import { once } from 'node:events'
 import { Type } from '@sinclair/typebox'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
@@ -106,4 +107,33 @@ test('topics are exposed and deduplicated', async (t) => {
   const { open } = await withStreams(t)
   const { stream } = await open()
   t.same(stream.topics, ['broadcast'])
+})
+
+test('a client that left before an async handler opened the stream: ended at once, never counted', async (t) => {
+  let release = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  let arrived = (_res: import('node:http').ServerResponse) => {}
+  const inHandler = new Promise<import('node:http').ServerResponse>((resolve) => { arrived = resolve })
+  const opened: SseStream[] = []
+  const { app, port } = await listen(t, {}, (app) => {
+    app.get('/events', async (_request, reply) => {
+      arrived(reply.raw)
+      await gate
+      opened.push(reply.sse())
+    })
+  })
+  const client = new RawSseClient(port, '/events')
+  const res = await inHandler
+  client.close()
+  await once(client.socket, 'close')
+  for (let turns = 0; !res.destroyed && turns < 1000; turns++) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(res.destroyed, true, 'the server saw the client leave')
+  release()
+  await gate
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(opened.length, 1)
+  t.equal(await opened[0].closed, 'client')
+  t.equal(opened[0].signal.aborted, true)
+  t.throws(() => opened[0].comment('x'), { code: 'FST_SSE_STREAM_CLOSED' })
+  t.equal(app.sse.stats().connections, 0)
 })
