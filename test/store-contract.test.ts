@@ -43,6 +43,13 @@ class ControlledStore implements SseStore {
     return this.inner.close()
   }
 
+  /** Replays answer only once the returned function is called. */
+  holdReplays (): () => void {
+    let open = () => {}
+    this.replayGate = new Promise((resolve) => { open = resolve })
+    return open
+  }
+
   release (): void {
     this.holdDeliveries = false
     for (const event of this.held.splice(0)) this.context.deliver(event)
@@ -67,8 +74,7 @@ test('a slow replay: live events and sends wait behind it, none lost or repeated
   })
   const one = await app.sse.publish({ event: 'e', data: 1 })
   await app.sse.publish({ event: 'e', data: 2 })
-  let open = () => {}
-  store.replayGate = new Promise((resolve) => { open = resolve })
+  const open = store.holdReplays()
   const c = client(t, port, { 'Last-Event-ID': one.id })
   await c.opened()
   await app.sse.publish({ event: 'e', data: 3 })
@@ -132,8 +138,7 @@ test('a client that leaves during a slow replay is never written to', async (t) 
   })
   const one = await app.sse.publish({ event: 'e', data: 1 })
   await app.sse.publish({ event: 'e', data: 2 })
-  let open = () => {}
-  store.replayGate = new Promise((resolve) => { open = resolve })
+  const open = store.holdReplays()
   const c = client(t, port, { 'Last-Event-ID': one.id })
   await c.opened()
   c.close()
