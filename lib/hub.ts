@@ -1,13 +1,13 @@
 // The hub: publish (validate -> id -> store -> encode once -> fan out), and the open streams
 // it fans out to, by topic.
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import type { Http2Session } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
 import type { SseResolvedOptions } from './options'
 import { RESERVED_EVENT } from './options'
-import { encodeComment, encodeEvent, encodeIdOnly } from './protocol/encode'
+import { encodeComment, encodeEvent, encodeIdOnly, encodeRetry } from './protocol/encode'
 import { checkField, EventChecker } from './schemas'
 import type { SseReplay, SseStore, SseStoredEvent } from './store/types'
 import { LiveStream, type SseResponse, type StreamOwner } from './stream'
@@ -32,7 +32,10 @@ export class Hub implements SseHub, StreamOwner {
   private published = 0
   private dropped = 0
 
-  constructor (options: SseResolvedOptions, store: SseStore) {
+  private readonly log: FastifyBaseLogger
+
+  constructor (options: SseResolvedOptions, store: SseStore, log: FastifyBaseLogger) {
+    this.log = log
     this.checker = new EventChecker(options.events)
     this.maxBufferedBytes = options.maxBufferedBytes
     this.retry = options.retry
@@ -40,9 +43,9 @@ export class Hub implements SseHub, StreamOwner {
     this.store = store
   }
 
-  start (history: number): Promise<void> {
+  async start (history: number): Promise<void> {
+    await this.store.open({ history, deliver: (event) => this.deliver(event) })
     if (this.heartbeatMs > 0) this.heartbeat = new Heartbeat(this.heartbeatMs, () => this.beat())
-    return this.store.open({ history, deliver: (event) => this.deliver(event) })
   }
 
   async publish (message: SsePublishMessage): Promise<{ id: string }> {
@@ -122,28 +125,34 @@ export class Hub implements SseHub, StreamOwner {
     let id: string
     try {
       id = this.store.newestId()
-    } catch {
-      stream.end('server')
+    } catch (err) {
+      this.storeUnavailable(stream, err)
       return
     }
     stream.write(encodeIdOnly(id, this.retry))
   }
 
   private replay (stream: LiveStream, lastEventId: string): void {
-    if (this.retry !== undefined) stream.write(`retry: ${this.retry}\n\n`)
+    if (this.retry !== undefined) stream.write(encodeRetry(this.retry))
     stream.queue = []
     let replay: SseReplay | Promise<SseReplay>
     try {
       replay = this.store.replay(stream.topics, lastEventId)
-    } catch {
-      stream.end('server')
+    } catch (err) {
+      this.storeUnavailable(stream, err)
       return
     }
     if (replay instanceof Promise) {
-      replay.then((found) => this.sendReplay(stream, lastEventId, found), () => stream.end('server'))
+      replay.then((found) => this.sendReplay(stream, lastEventId, found), (err) => this.storeUnavailable(stream, err))
     } else {
       this.sendReplay(stream, lastEventId, replay)
     }
+  }
+
+  /** Ends a stream the store cannot serve: with status 200 sent, the browser retries. */
+  private storeUnavailable (stream: LiveStream, err: unknown): void {
+    this.log.warn({ err }, 'fastify-sse-hub: the store cannot serve a new stream; ended it so the client retries')
+    stream.end('server')
   }
 
   private sendReplay (stream: LiveStream, lastEventId: string, replay: SseReplay): void {

@@ -22,7 +22,7 @@ declare module 'fastify' {
 const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, rawOptions) => {
   if (fastify.hasDecorator('sse')) throw new FST_SSE_ALREADY_REGISTERED()
   const options = resolveOptions(rawOptions)
-  const hub = new Hub(options, options.store ?? new MemoryStore())
+  const hub = new Hub(options, options.store ?? new MemoryStore(), fastify.log)
   await hub.start(options.history)
 
   fastify.decorate('sse', hub as SseHub)

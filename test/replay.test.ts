@@ -37,13 +37,14 @@ test('Last-Event-ID header: exactly the missed events of the stream\'s topics, i
 })
 
 test('lastEventId query parameter for clients that cannot set headers; the header wins', async (t) => {
-  const { app, port } = await appWithTopics(t)
+  const { app, port } = await appWithTopics(t, { retry: 750 })
   const one = await app.sse.publish({ event: 'e', data: 1 })
   const two = await app.sse.publish({ event: 'e', data: 2 })
   await app.sse.publish({ event: 'e', data: 3 })
   const byQuery = open(t, port, `/events?lastEventId=${encodeURIComponent(one.id)}`)
   await byQuery.eventCount(2)
   t.same(byQuery.events.map((e) => e.data), ['2', '3'])
+  t.ok(byQuery.body.startsWith('retry: 750\n\nid: '), 'a resumed stream gets retry, then its events')
   const both = open(t, port, `/events?lastEventId=${encodeURIComponent(one.id)}`, { 'Last-Event-ID': two.id })
   await both.eventCount(1)
   t.same(both.events.map((e) => e.data), ['3'])

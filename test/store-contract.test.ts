@@ -104,7 +104,9 @@ test('live events a replay already covered are skipped (a client resuming from a
 
 test('a store that cannot serve: the stream opens and ends at once, so the client retries', async (t) => {
   const store = new ControlledStore()
-  const { port } = await listen(t, { store, retry: 500 })
+  const warnings: string[] = []
+  const logStream = { write (line: string) { const entry = JSON.parse(line); if (entry.level === 40) warnings.push(entry.msg + ' / ' + entry.err.message) } }
+  const { port } = await listen(t, { store, retry: 500 }, undefined, { logger: { level: 'warn', stream: logStream } })
   for (const failure of ['newestId', 'sync', 'async'] as const) {
     store.failNewestId = failure === 'newestId'
     store.failReplay = failure === 'newestId' ? undefined : failure
@@ -113,6 +115,8 @@ test('a store that cannot serve: the stream opens and ends at once, so the clien
     t.equal(c.response?.status, 200, `${failure}: 200, so browsers retry`)
     t.equal(c.events.length, 0)
   }
+  t.equal(warnings.length, 3, 'each failure is logged')
+  t.match(warnings[0], /the store cannot serve a new stream.* \/ store down/)
 })
 
 test('append failures reject with FST_SSE_STORE_ERROR and the cause; coded store errors pass through', async (t) => {

@@ -25,6 +25,11 @@ export function encodeIdOnly (id: string, retry?: number): string {
   return (retry === undefined ? '' : 'retry: ' + retry + '\n') + 'id: ' + id + '\n\n'
 }
 
+/** Only a reconnection delay, for a stream that resumes (it needs no id frame). */
+export function encodeRetry (retry: number): string {
+  return 'retry: ' + retry + '\n\n'
+}
+
 /** A comment; `''` gives a bare `:`. The text must already be free of CR, LF and NUL. */
 export function encodeComment (text: string): string {
   return (text === '' ? ':' : ': ' + text) + '\n\n'

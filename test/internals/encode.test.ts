@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { encodeComment, encodeEvent, encodeIdOnly, hasLineBreakOrNul } from '../../lib/protocol/encode'
+import { encodeComment, encodeEvent, encodeIdOnly, encodeRetry, hasLineBreakOrNul } from '../../lib/protocol/encode'
 import { SseParser, type ParsedItem } from '../helpers/sse-parser'
 
 function parse (text: string): ParsedItem[] {
@@ -28,6 +28,8 @@ test('id-only frames, retry and comments', async (t) => {
   const items = parse(encodeIdOnly('e-0', 2000))
   t.same(items.map((i) => i.kind), ['retry', 'id-only'])
   t.equal(items[1].id, 'e-0')
+  t.equal(encodeRetry(0), 'retry: 0\n\n')
+  t.same(parse(encodeRetry(1500)), [{ kind: 'retry', retry: 1500 }])
   t.equal(encodeComment(''), ':\n\n')
   t.equal(encodeComment('ping'), ': ping\n\n')
   t.same(parse(encodeComment('ping')), [{ kind: 'comment', comment: ' ping' }])
