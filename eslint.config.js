@@ -2,5 +2,6 @@
 
 module.exports = require('neostandard')({
   ts: true,
+  filesTs: ['**/*.mts'],
   ignores: ['dist/**', 'coverage/**', '.tap/**', 'bench/node_modules/**', 'test-artifacts/**']
 })

@@ -1,0 +1,250 @@
+// The client: typed listeners over the platform's EventSource, `sse-reset` as its own callback,
+// and a reconnect with backoff that carries the last event id once EventSource gives up.
+import type { Static, TSchema } from '@sinclair/typebox'
+
+/**
+ * Event name -> data type, from a map of TypeBox schemas (the `events` the server registers,
+ * or the app's augmented `SseEvents`) or from a map of data types. An empty map means any
+ * name with `unknown` data.
+ */
+export type SseClientEventMap<Events> = keyof Events extends never
+  ? Record<string, unknown>
+  : { [K in keyof Events & string]: Events[K] extends infer S extends TSchema ? Static<S> : Events[K] }
+
+/** The part of a `MessageEvent` the client reads; browsers and undici both provide it. */
+export interface SseMessageEventLike {
+  readonly type: string
+  readonly data: string
+  readonly lastEventId: string
+}
+
+/** The part of an `EventSource` the client uses: the browser's, or undici's in Node. */
+export interface SseEventSourceLike {
+  readonly readyState: number
+  addEventListener (type: string, listener: (event: any) => void): void
+  close (): void
+}
+
+export type SseEventSourceConstructor = new (url: string, init?: any) => SseEventSourceLike
+
+export interface SseBackoffOptions {
+  /** Milliseconds before the first reconnect after EventSource gives up. Default 1000. */
+  initialDelay?: number
+  /** Upper bound of the delay, in milliseconds. Default 30000. */
+  maxDelay?: number
+  /** Each attempt waits `factor` times longer than the one before. Default 2. */
+  factor?: number
+  /** Share of each delay (0 to 1) drawn at random, so clients do not return in step. Default 0.5. */
+  jitter?: number
+  /** Reconnects in a row without an open stream before giving up (state `closed`). Default Infinity. */
+  maxRetries?: number
+}
+
+export interface SseClientOptions {
+  /** The EventSource class; default `globalThis.EventSource`. In Node: `import { EventSource } from 'undici'`. */
+  EventSource?: SseEventSourceConstructor
+  /** Passed to the EventSource constructor as is (`withCredentials`, undici's `dispatcher`, ...). */
+  eventSourceInit?: { withCredentials?: boolean, [key: string]: unknown }
+  /** Resume after this id on the first connection (sent as the `lastEventId` query parameter). */
+  lastEventId?: string
+  backoff?: SseBackoffOptions
+}
+
+/**
+ * `connecting`: first connection; `open`: receiving; `reconnecting`: EventSource is retrying by
+ * itself (no `delay`) or the client waits `delay` ms before attempt `attempt`; `closed`: for good.
+ */
+export type SseClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+export interface SseStateChange {
+  state: SseClientState
+  /** Set when the client itself schedules a reconnect: the attempt about to be made, from 1. */
+  attempt?: number
+  /** Set with `attempt`: milliseconds until that attempt. */
+  delay?: number
+}
+
+/** The data of an `sse-reset` event: the stream could not resume after `lastEventId`. */
+export interface SseReset {
+  lastEventId: string
+  reason: 'unknown' | 'expired'
+}
+
+export type SseListener<Data> = (data: Data, event: SseMessageEventLike) => void
+
+const RESET_EVENT = 'sse-reset'
+const CLOSED = 2
+const PREFIX = 'fastify-sse-hub/client: '
+
+/**
+ * `new SseClient<typeof events>(url)` types every listener from the server's event schemas;
+ * without a type argument, any event name is accepted and data is `unknown`.
+ */
+export class SseClient<Events extends object = Record<never, never>> {
+  readonly #url: string
+  readonly #EventSource: SseEventSourceConstructor
+  readonly #init: object | undefined
+  readonly #backoff: Required<SseBackoffOptions>
+  readonly #listeners = new Map<string, Set<SseListener<any>>>()
+  readonly #resetListeners = new Set<SseListener<SseReset>>()
+  readonly #stateListeners = new Set<(change: SseStateChange) => void>()
+  readonly #errorListeners = new Set<(error: Error, event: SseMessageEventLike) => void>()
+  #source: SseEventSourceLike | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #attempt = 0
+  #state: SseClientState = 'connecting'
+  #lastEventId: string | undefined
+
+  constructor (url: string | URL, options: SseClientOptions = {}) {
+    const EventSourceClass = options.EventSource ?? (globalThis as { EventSource?: SseEventSourceConstructor }).EventSource
+    if (typeof EventSourceClass !== 'function') {
+      throw new TypeError(PREFIX + 'no EventSource here; pass one as the `EventSource` option (in Node: `import { EventSource } from \'undici\'`)')
+    }
+    this.#EventSource = EventSourceClass
+    this.#url = String(url)
+    this.#init = options.eventSourceInit
+    this.#lastEventId = options.lastEventId
+    const backoff = options.backoff ?? {}
+    this.#backoff = {
+      initialDelay: checkNumber('initialDelay', backoff.initialDelay, 1000, 0, Infinity),
+      maxDelay: checkNumber('maxDelay', backoff.maxDelay, 30_000, 0, Infinity),
+      factor: checkNumber('factor', backoff.factor, 2, 1, Infinity),
+      jitter: checkNumber('jitter', backoff.jitter, 0.5, 0, 1),
+      maxRetries: checkNumber('maxRetries', backoff.maxRetries, Infinity, 0, Infinity)
+    }
+    this.#connect()
+  }
+
+  get state (): SseClientState {
+    return this.#state
+  }
+
+  /** The newest event id this client saw; carried into its own reconnects. */
+  get lastEventId (): string | undefined {
+    return this.#lastEventId
+  }
+
+  /** Calls `listener` with the parsed data of every `event`; returns a function that removes it. */
+  on<K extends keyof SseClientEventMap<Events> & string> (event: K, listener: SseListener<SseClientEventMap<Events>[K]>): () => void {
+    let listeners = this.#listeners.get(event)
+    if (listeners === undefined) {
+      this.#listeners.set(event, listeners = new Set())
+      this.#source?.addEventListener(event, this.#dispatch)
+    }
+    return subscribe(listeners, listener)
+  }
+
+  /** `sse-reset`: events after `reset.lastEventId` may be missing; reload what you derive from them. */
+  onReset (listener: SseListener<SseReset>): () => void {
+    return subscribe(this.#resetListeners, listener)
+  }
+
+  onState (listener: (change: SseStateChange) => void): () => void {
+    return subscribe(this.#stateListeners, listener)
+  }
+
+  /** An event whose data is not JSON; it reaches no other listener. */
+  onError (listener: (error: Error, event: SseMessageEventLike) => void): () => void {
+    return subscribe(this.#errorListeners, listener)
+  }
+
+  /** Closes the connection and cancels any pending reconnect. */
+  close (): void {
+    if (this.#state === 'closed') return
+    clearTimeout(this.#timer)
+    this.#source?.close()
+    this.#source = undefined
+    this.#setState({ state: 'closed' })
+  }
+
+  #connect (): void {
+    const source = new this.#EventSource(this.#resumeUrl(), this.#init)
+    this.#source = source
+    // Skipped: events the server named `open` or `error`, and a replaced or closed source
+    // (undici reports the abort of a connection closed while it was being made).
+    const own = (event: unknown) => source === this.#source && !isMessage(event)
+    source.addEventListener('open', (event: unknown) => {
+      if (!own(event)) return
+      this.#attempt = 0
+      this.#setState({ state: 'open' })
+    })
+    source.addEventListener('error', (event: unknown) => {
+      if (!own(event)) return
+      if (source.readyState === CLOSED) this.#retry()
+      else this.#setState({ state: 'reconnecting' })
+    })
+    source.addEventListener(RESET_EVENT, (event: SseMessageEventLike) => {
+      const reset = this.#parse(event) as SseReset | undefined
+      if (reset !== undefined) for (const listener of this.#resetListeners) listener(reset, event)
+    })
+    for (const type of this.#listeners.keys()) source.addEventListener(type, this.#dispatch)
+  }
+
+  /** EventSource gave up (a non-200 answer): a new one after the backoff delay, from the last id. */
+  #retry (): void {
+    this.#source = undefined
+    if (this.#attempt >= this.#backoff.maxRetries) {
+      this.close()
+      return
+    }
+    const { initialDelay, maxDelay, factor, jitter } = this.#backoff
+    const base = Math.min(maxDelay, initialDelay * factor ** this.#attempt)
+    const delay = Math.round(base * (1 - jitter * Math.random()))
+    this.#attempt++
+    this.#setState({ state: 'reconnecting', attempt: this.#attempt, delay })
+    this.#timer = setTimeout(() => this.#connect(), delay)
+  }
+
+  #resumeUrl (): string {
+    if (this.#lastEventId === undefined) return this.#url
+    const url = new URL(this.#url, (globalThis as { location?: { href: string } }).location?.href)
+    url.searchParams.set('lastEventId', this.#lastEventId)
+    return url.href
+  }
+
+  readonly #dispatch = (event: SseMessageEventLike): void => {
+    if (!isMessage(event)) return // EventSource's own `open` and `error`
+    const listeners = this.#listeners.get(event.type) as Set<SseListener<unknown>>
+    const data = this.#parse(event)
+    if (data !== undefined) for (const listener of listeners) listener(data, event)
+  }
+
+  /** Records the event's id and returns its parsed data; `undefined` after reporting bad JSON. */
+  #parse (event: SseMessageEventLike): unknown {
+    // Once closed, nothing more: undici goes on dispatching the rest of a chunk after close().
+    if (this.#state === 'closed') return undefined
+    // EventSource keeps the last id across events; '' only before any id reached it.
+    if (event.lastEventId !== '') this.#lastEventId = event.lastEventId
+    try {
+      return JSON.parse(event.data)
+    } catch (err) {
+      const error = new SyntaxError(`${PREFIX}the data of event "${event.type}" is not JSON`, { cause: err })
+      for (const listener of this.#errorListeners) listener(error, event)
+      return undefined
+    }
+  }
+
+  #setState (change: SseStateChange): void {
+    // EventSource retrying by itself reports each failed attempt; one `reconnecting` is enough.
+    if (change.state === this.#state && change.delay === undefined) return
+    this.#state = change.state
+    for (const listener of this.#stateListeners) listener(change)
+  }
+}
+
+function isMessage (event: unknown): event is SseMessageEventLike {
+  return typeof (event as { data?: unknown }).data === 'string'
+}
+
+function subscribe<T> (set: Set<T>, item: T): () => void {
+  set.add(item)
+  return () => { set.delete(item) }
+}
+
+function checkNumber (name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !(value >= min && value <= max)) {
+    throw new TypeError(`${PREFIX}backoff.${name} must be a number from ${min} to ${max}, got ${String(value)}`)
+  }
+  return value
+}
