@@ -70,6 +70,10 @@ export class Hub implements SseHub, StreamOwner {
     return { connections: this.streams.size, published: this.published, dropped: this.dropped }
   }
 
+  count (topic: string = DEFAULT_TOPIC): number {
+    return this.byTopic.get(topic)?.size ?? 0
+  }
+
   /** `reply.sse()`: sends the headers at once and attaches the stream to its topics. */
   open (request: FastifyRequest, reply: FastifyReply, options: SseStreamOptions = {}): LiveStream {
     const topics = checkTopics(options.topics)

@@ -59,4 +59,6 @@ export interface SseHub {
   /** Validates, numbers, stores and fans the event out to every stream on its topic. */
   publish (message: SsePublishMessage): Promise<{ id: string }>
   stats (): SseStats
+  /** Open streams on this instance that receive `topic` (default `'broadcast'`). */
+  count (topic?: string): number
 }
