@@ -83,15 +83,20 @@ export class Hub implements SseHub, StreamOwner {
     const stream = new LiveStream(this, res, topics, lastEventId)
     if (stream.ended) return stream
     res.writeHead(200, streamHeaders(reply, request.raw.httpVersionMajor >= 2))
-    ;(res as ServerResponse).flushHeaders()
     this.streams.add(stream)
     for (const topic of topics) {
       let streams = this.byTopic.get(topic)
       if (streams === undefined) this.byTopic.set(topic, streams = new Set())
       streams.add(stream)
     }
-    if (lastEventId === undefined) this.prime(stream)
-    else this.replay(stream, lastEventId)
+    if (lastEventId === undefined) {
+      // The priming frame, written now, carries the headers with it: one packet.
+      this.prime(stream)
+    } else {
+      // A replay may wait on the store: the headers go out alone, at once.
+      (res as ServerResponse).flushHeaders()
+      this.replay(stream, lastEventId)
+    }
     return stream
   }
 
