@@ -44,7 +44,12 @@ export class Hub implements SseHub, StreamOwner {
   }
 
   async start (history: number): Promise<void> {
-    await this.store.open({ history, deliver: (event) => this.deliver(event) })
+    await this.store.open({
+      history,
+      deliver: (event) => this.deliver(event),
+      // Events that will never arrive here: every stream reconnects, then replays or resets.
+      lost: () => { for (const stream of this.streams) stream.end('server') }
+    })
     if (this.heartbeatMs > 0) this.heartbeat = new Heartbeat(this.heartbeatMs, () => this.beat())
   }
 

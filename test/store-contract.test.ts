@@ -50,6 +50,11 @@ class ControlledStore implements SseStore {
     return open
   }
 
+  /** What a store does when events will never reach this instance. */
+  loseEvents (): void {
+    this.context.lost?.()
+  }
+
   release (): void {
     this.holdDeliveries = false
     for (const event of this.held.splice(0)) this.context.deliver(event)
@@ -149,5 +154,18 @@ test('a client that leaves during a slow replay is never written to', async (t) 
   t.equal(await streams[0].closed, 'client')
   open()
   await store.replayGate
+  t.equal(app.sse.stats().connections, 0)
+})
+
+test('a store that lost events ends every stream, so each reconnects and replays or resets', async (t) => {
+  const store = new ControlledStore()
+  const { app, port } = await listen(t, { store })
+  const a = client(t, port)
+  const b = client(t, port)
+  await a.until(() => a.items.length > 0, 'a open')
+  await b.until(() => b.items.length > 0, 'b open')
+  store.loseEvents()
+  await a.until(() => a.ended, 'a ended')
+  await b.until(() => b.ended, 'b ended')
   t.equal(app.sse.stats().connections, 0)
 })

@@ -1,0 +1,110 @@
+// The Lua scripts the Redis store runs: each one atomic, so an event is numbered, logged and
+// kept for replay together or not at all. Pure text and hashes, no I/O.
+import { createHash } from 'node:crypto'
+
+export interface RedisScript {
+  readonly source: string
+  readonly sha: string
+}
+
+// Every script starts here. KEYS[1] is the meta hash { epoch, ms, seq } of the history;
+// ARGV[1] a fresh epoch, used only when a new history starts; ARGV[2] and ARGV[3] the epoch
+// this instance follows and the highest seq it has seen in it.
+//
+// A new history starts when Redis holds none (first use, or data lost) or when the one it
+// holds went back in time: a seq lower than one already seen means a restore from an older
+// snapshot or a lagging replica promoted, and counting on from there would issue ids twice.
+// `ms` (Redis time when the history started, never lower than the previous one) is the first
+// half of every stream entry id, so entries of a newer history sort after all older ones and a
+// reader parked at an old position still receives them.
+const PRELUDE = `
+local function history()
+  local meta = redis.call('HMGET', KEYS[1], 'epoch', 'ms', 'seq')
+  if meta[1] and not (meta[1] == ARGV[2] and tonumber(meta[3]) < tonumber(ARGV[3])) then
+    return meta[1], meta[2], tonumber(meta[3])
+  end
+  local now = redis.call('TIME')
+  local ms = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+  if meta[2] and tonumber(ms) <= tonumber(meta[2]) then
+    ms = string.format('%d', tonumber(meta[2]) + 1)
+  end
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'ms', ms, 'seq', 0)
+  return ARGV[1], ms, 0
+end
+`
+
+/** KEYS: meta. Returns { epoch, ms, seq }: where a reader starts or resumes. */
+export const HISTORY_SCRIPT = script(`
+local epoch, ms, seq = history()
+return { epoch, ms, seq }
+`)
+
+/**
+ * KEYS: meta, log, dropped, the topic's stream. ARGV[4..8]: topic, event, data, history,
+ * log length. Numbers the event, adds it to the shared log every instance reads and to the
+ * topic's stream (capped at `history`), and records the newest entry the cap pushed out, so
+ * a replay knows exactly which resume points are gone. Returns { epoch, seq }.
+ */
+export const APPEND_SCRIPT = script(`
+local epoch, ms = history()
+local keep = tonumber(ARGV[7])
+-- Every read that can fail comes before the first write: a script that fails halfway keeps
+-- its writes, and an event must be written everywhere or nowhere.
+local trimmed = false
+if keep > 0 then
+  local excess = redis.call('XLEN', KEYS[4]) - keep + 1
+  if excess > 0 then
+    local oldest = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', excess)
+    trimmed = oldest[#oldest][1]
+  end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local id = ms .. '-' .. string.format('%d', seq)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], id, 't', ARGV[4], 'e', ARGV[5], 'd', ARGV[6])
+if keep == 0 then
+  redis.call('HSET', KEYS[3], ARGV[4], id)
+else
+  if trimmed then redis.call('HSET', KEYS[3], ARGV[4], trimmed) end
+  redis.call('XADD', KEYS[4], 'MAXLEN', keep, id, 'e', ARGV[5], 'd', ARGV[6])
+end
+return { epoch, seq }
+`)
+
+/**
+ * KEYS: meta, dropped, then one stream per topic. ARGV[4], ARGV[5]: the epoch and seq of the
+ * client's Last-Event-ID (seq -1 when it has none); ARGV[6..]: the topic names.
+ * Returns { epoch, newest seq, then per topic: dropped-up-to seq, entries after the point the
+ * replay starts from }. That point is computed as `planReplay` does, so only needed entries
+ * travel; `planReplay` then decides on them in JavaScript, the same way for every store.
+ */
+export const REPLAY_SCRIPT = script(`
+local epoch, ms, newest = history()
+local count = #KEYS - 2
+local last = -1
+if ARGV[4] == epoch and tonumber(ARGV[5]) <= newest then last = tonumber(ARGV[5]) end
+local dropped = {}
+local complete = 0
+for i = 1, count do
+  local mark = redis.call('HGET', KEYS[2], ARGV[5 + i])
+  local upTo = 0
+  if mark then
+    local dash = string.find(mark, '-', 1, true)
+    if string.sub(mark, 1, dash - 1) == ms then upTo = tonumber(string.sub(mark, dash + 1)) end
+  end
+  dropped[i] = upTo
+  if upTo > complete then complete = upTo end
+end
+local from = complete
+if last >= complete then from = last end
+local result = { epoch, newest }
+for i = 1, count do
+  result[#result + 1] = dropped[i]
+  result[#result + 1] = redis.call('XRANGE', KEYS[2 + i], '(' .. ms .. '-' .. string.format('%d', from), '+')
+end
+return result
+`)
+
+function script (body: string): RedisScript {
+  const source = PRELUDE + body
+  return { source, sha: createHash('sha1').update(source).digest('hex') }
+}

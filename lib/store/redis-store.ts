@@ -1,0 +1,330 @@
+// The Redis store: one history shared by every app instance. Lua scripts number and keep each
+// event atomically; every instance follows one shared log with a single blocking XREAD, so
+// thousands of topics cost no extra connection, and after a blip a reader resumes from the
+// last entry it saw. The design is explained in docs/redis.md.
+import { once } from 'node:events'
+import { setTimeout as delay } from 'node:timers/promises'
+import { Redis, type RedisOptions } from 'ioredis'
+import { FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR } from '../errors'
+import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
+import { planReplay } from './plan-replay'
+import { resolveRedisOptions, type RedisStoreSettings, type SseRedisStoreOptions } from './redis-options'
+import { APPEND_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
+import type { SseReplay, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
+
+/** Log entries read per XREAD: enough to catch up quickly, small enough to stay responsive. */
+const READ_BATCH = 1000
+
+type StreamEntry = [id: string, fields: string[]]
+
+/** A store that lets every app instance sharing one Redis serve the same event history. */
+export function redisStore (options: SseRedisStoreOptions): SseStore {
+  return new RedisStore(resolveRedisOptions(options))
+}
+
+export class RedisStore implements SseStore {
+  private readonly settings: RedisStoreSettings
+  private readonly keys: { readonly meta: string, readonly log: string, readonly dropped: string, readonly topic: string }
+  private context: SseStoreContext | undefined
+  private history = 0
+  /** Runs the scripts: the client passed in, or one of ours. */
+  private commands: Redis | undefined
+  /** Ours, always: parked in a blocking XREAD on the shared log. */
+  private reader: Redis | undefined
+  private ownsCommands = false
+  private opened = false
+  private closing = false
+  private readonly stop = new AbortController()
+  private loop: Promise<void> | undefined
+  /** One timer, refreshed per read: a reader silent for twice `timeout` is reconnected. */
+  private watchdog: NodeJS.Timeout | undefined
+  /** True while the reader waits on Redis (and so is watched). */
+  private reading = false
+  /** The history this instance follows (`ms` starts its stream ids) and the last seq delivered. */
+  private epoch = ''
+  private ms = ''
+  private seq = 0
+  /** The highest seq seen in `epoch`: a history that falls below it went back in time. */
+  private floor = 0
+  /** The epoch a new history would get; replaced once used, so each one is new. */
+  private candidate = newEpoch()
+  /** True while the reader is connected and in step: new streams can be served. */
+  private serving = false
+  private lastError: unknown
+
+  constructor (settings: RedisStoreSettings) {
+    this.settings = settings
+    const prefix = settings.keyPrefix
+    this.keys = { meta: `${prefix}:meta`, log: `${prefix}:log`, dropped: `${prefix}:dropped`, topic: `${prefix}:topic:` }
+  }
+
+  async open (context: SseStoreContext): Promise<void> {
+    if (this.opened || this.closing) {
+      throw new FST_SSE_INVALID_OPTION('store', 'is already used by another app: call redisStore() once per app')
+    }
+    this.opened = true
+    this.context = context
+    this.history = context.history
+    const { url, client, timeout, keyPrefix } = this.settings
+    const name = `fastify-sse-hub:${keyPrefix}`
+    const reader: RedisOptions = {
+      lazyConnect: true,
+      connectionName: `${name}:reader`,
+      connectTimeout: timeout,
+      // In-flight commands fail at once when the connection drops; the loop resumes itself.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      enableOfflineQueue: true,
+      // Never give up: a client passed in may have a retryStrategy that does, but this
+      // connection is the instance's only way back to the shared log.
+      retryStrategy: reconnectDelay
+    }
+    if (client === undefined) {
+      this.commands = this.own(new Redis(url as string, {
+        lazyConnect: true,
+        connectionName: `${name}:commands`,
+        connectTimeout: timeout,
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+        enableOfflineQueue: false
+      }))
+      this.ownsCommands = true
+      this.reader = this.own(new Redis(url as string, reader))
+    } else {
+      this.commands = client
+      this.reader = this.own(client.duplicate(reader))
+    }
+    const where = url === undefined ? 'the ioredis client passed in' : describeUrl(url)
+    try {
+      const connected = Promise.all([
+        client === undefined ? this.commands.connect() : whenReady(client, this.stop.signal),
+        this.reader.connect()
+      ])
+      await withTimeout(connected, timeout)
+    } catch (err) {
+      this.release()
+      throw new FST_SSE_STORE_ERROR(`connect to Redis (${where}) within ${timeout} ms; check that it is running and reachable`, { cause: this.lastError ?? err })
+    }
+    try {
+      const [epoch, ms, seq] = await this.run(HISTORY_SCRIPT, [], [], `read its history from Redis (${where}), which answered with an error`) as [string, string, number]
+      this.follow(epoch, ms, seq)
+    } catch (err) {
+      this.release()
+      throw err
+    }
+    this.serving = true
+    // ioredis' own `socketTimeout` leaves a timer behind after disconnect(), holding the
+    // process open: this one is unref()ed and cleared on close.
+    const reading = this.reader
+    this.watchdog = setTimeout(() => { if (this.reading) reading.disconnect(true) }, 2 * timeout).unref()
+    this.loop = this.read(reading)
+  }
+
+  async append (topic: string, event: string, data: string): Promise<SseStoredEvent> {
+    const { keys, settings } = this
+    const [epoch, seq] = await this.run(APPEND_SCRIPT, [keys.log, keys.dropped, keys.topic + topic],
+      [topic, event, data, this.history, settings.logLength], 'append the event to Redis') as [string, number]
+    this.saw(epoch, seq)
+    return { seq, id: formatEventId(epoch, seq), topic, event, data }
+  }
+
+  newestId (): string {
+    if (!this.serving) throw new FST_SSE_STORE_ERROR('serve a new stream: Redis is unreachable', { cause: this.lastError })
+    return formatEventId(this.epoch, this.seq)
+  }
+
+  async replay (topics: readonly string[], lastEventId: string): Promise<SseReplay> {
+    const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
+    const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
+    const keys = [this.keys.dropped]
+    for (const topic of topics) keys.push(this.keys.topic + topic)
+    const found = await this.run(REPLAY_SCRIPT, keys, [claimedEpoch, claimedSeq, ...topics], 'read the replay from Redis') as unknown[]
+    const epoch = found[0] as string
+    const newest = found[1] as number
+    this.saw(epoch, newest)
+    const histories: SseTopicHistory[] = []
+    for (let i = 0; i < topics.length; i++) {
+      const topic = topics[i]
+      const entries = found[3 + 2 * i] as StreamEntry[]
+      const events: SseStoredEvent[] = []
+      for (const [id, fields] of entries) {
+        const seq = Number(id.slice(id.indexOf('-') + 1))
+        events.push({ seq, id: formatEventId(epoch, seq), topic, event: fields[1], data: fields[3] })
+      }
+      histories.push({ events, droppedUpTo: found[2 + 2 * i] as number })
+    }
+    return planReplay(epoch, parseEventId(lastEventId, epoch, newest), histories)
+  }
+
+  async close (): Promise<void> {
+    this.closing = true
+    this.serving = false
+    this.release()
+    await this.loop
+  }
+
+  /** Follows one shared log for every topic, in seq order, until the store closes. */
+  private async read (reader: Redis): Promise<void> {
+    const watchdog = this.watchdog as NodeJS.Timeout
+    while (!this.closing) {
+      try {
+        // An XREAD blocks for `timeout` at most: silence much longer means a dead connection.
+        watchdog.refresh()
+        this.reading = true
+        if (!this.serving) await this.resync(reader)
+        const reply = await reader.xread('COUNT', READ_BATCH, 'BLOCK', this.settings.timeout, 'STREAMS', this.keys.log, this.ms + '-' + this.seq)
+        this.reading = false
+        if (reply !== null) this.consume(reply[0][1])
+      } catch (err) {
+        this.reading = false
+        if (this.closing) return
+        this.serving = false
+        this.lastError = err
+        await this.pause(reader)
+      }
+    }
+  }
+
+  /** After a blip: which history does Redis hold now? The same one resumes where it stopped. */
+  private async resync (reader: Redis): Promise<void> {
+    const [epoch, ms, seq] = await evalScript(reader, HISTORY_SCRIPT, [this.keys.meta], [this.candidate, this.epoch, this.floor]) as [string, string, number]
+    if (epoch !== this.epoch) {
+      // Redis lost the history this instance followed (or it went back in time): read the new
+      // one from its start, and let the hub reset the streams that relied on the old one.
+      this.follow(epoch, ms, 0)
+      ;(this.context as SseStoreContext).lost?.()
+    }
+    this.saw(epoch, seq)
+    this.serving = true
+  }
+
+  private consume (entries: StreamEntry[]): void {
+    const context = this.context as SseStoreContext
+    for (const [id, fields] of entries) {
+      const dash = id.indexOf('-')
+      if (id.slice(0, dash) !== this.ms) {
+        // A newer history began without this reader losing its connection (Redis emptied in
+        // place): find out which before delivering anything from it.
+        this.serving = false
+        return
+      }
+      const seq = Number(id.slice(dash + 1))
+      // The log was trimmed past this reader's position: the events in between are gone.
+      if (seq !== this.seq + 1) context.lost?.()
+      this.seq = seq
+      if (seq > this.floor) this.floor = seq
+      context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[1], event: fields[3], data: fields[5] })
+    }
+  }
+
+  /** Waits before the reader retries: for the connection to come back, or a while after an error. */
+  private async pause (reader: Redis): Promise<void> {
+    const signal = this.stop.signal
+    if (reader.status !== 'ready') return untilReady(reader, signal)
+    // Redis answered with an error (a key of the wrong type, say): do not spin on it.
+    await delay(this.settings.timeout, undefined, { signal }).catch(() => {})
+  }
+
+  private follow (epoch: string, ms: string, seq: number): void {
+    this.epoch = epoch
+    this.ms = ms
+    this.seq = seq
+    this.floor = seq
+    this.retire(epoch)
+  }
+
+  /** Notes what a script returned: the highest seq of the followed history, a used candidate. */
+  private saw (epoch: string, seq: number): void {
+    this.retire(epoch)
+    if (epoch === this.epoch && seq > this.floor) this.floor = seq
+  }
+
+  /** A candidate that named a history is never offered again: the next history must differ. */
+  private retire (epoch: string): void {
+    if (epoch === this.candidate) this.candidate = newEpoch()
+  }
+
+  private async run (script: RedisScript, keys: string[], args: Array<string | number>, action: string): Promise<unknown> {
+    const client = this.commands
+    const status = client?.status ?? 'not open'
+    if (client === undefined || status !== 'ready') {
+      throw new FST_SSE_STORE_ERROR(action, { cause: new Error(`fastify-sse-hub: the Redis connection is ${status}`, { cause: this.lastError }) })
+    }
+    const running = evalScript(client, script, [this.keys.meta, ...keys], [this.candidate, this.epoch, this.floor, ...args])
+    try {
+      // A silent connection of ours is replaced, so the next command gets a live one.
+      return await withTimeout(running, this.settings.timeout, () => { if (this.ownsCommands) client.disconnect(true) })
+    } catch (err) {
+      throw new FST_SSE_STORE_ERROR(action, { cause: err })
+    }
+  }
+
+  private own (client: Redis): Redis {
+    client.on('error', (err: unknown) => { this.lastError = err })
+    return client
+  }
+
+  private release (): void {
+    clearTimeout(this.watchdog)
+    this.stop.abort()
+    this.reader?.disconnect()
+    if (this.ownsCommands) (this.commands as Redis).disconnect()
+  }
+}
+
+/** ioredis' default: 50 ms more per attempt, at most 2 s between attempts. */
+function reconnectDelay (attempt: number): number {
+  return Math.min(attempt * 50, 2000)
+}
+
+/** EVALSHA, falling back to EVAL (which caches the script) when Redis does not know it yet. */
+async function evalScript (client: Redis, script: RedisScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+  try {
+    return await client.evalsha(script.sha, keys.length, ...keys, ...args)
+  } catch (err) {
+    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
+    return client.eval(script.source, keys.length, ...keys, ...args)
+  }
+}
+
+function withTimeout<T> (promise: Promise<T>, ms: number, onTimeout?: () => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`fastify-sse-hub: Redis did not answer within ${ms} ms`))
+      onTimeout?.()
+    }, ms)
+    promise.then((value) => {
+      clearTimeout(timer)
+      resolve(value)
+    }, (err: unknown) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+  })
+}
+
+/** A client passed in may still be connecting; its own 'error' while waiting fails the boot. */
+async function whenReady (client: Redis, signal: AbortSignal): Promise<void> {
+  if (client.status === 'ready') return
+  if (client.status === 'end') throw new Error('fastify-sse-hub: the ioredis client passed to redisStore() was closed')
+  if (client.status === 'wait') client.connect().catch(() => {})
+  await once(client, 'ready', { signal })
+}
+
+function untilReady (client: Redis, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      client.off('ready', done)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    client.on('ready', done)
+    signal.addEventListener('abort', done)
+  })
+}
+
+/** The URL without credentials, for error messages. */
+function describeUrl (url: string): string {
+  const { protocol, host } = new URL(url)
+  return `${protocol}//${host}`
+}
