@@ -45,3 +45,20 @@ test('CommonJS: require() gives the plugin itself, with .default and .fastifySse
   `])
   t.same(JSON.parse(out), { type: 'text/event-stream; charset=utf-8', first: 'id: ' })
 })
+
+test('fastify-sse-hub/redis loads by name from ESM and CommonJS, and only it loads ioredis', async (t) => {
+  const esm = await node(['--input-type=module', '-e', `
+    import { redisStore } from 'fastify-sse-hub/redis'
+    console.log(typeof redisStore)
+  `])
+  t.equal(esm, 'function')
+  const cjs = await node(['-e', `
+    const before = Object.keys(require.cache).some((f) => f.includes('/ioredis/'))
+    require('fastify-sse-hub')
+    const afterCore = Object.keys(require.cache).some((f) => f.includes('/ioredis/'))
+    const { redisStore } = require('fastify-sse-hub/redis')
+    const afterRedis = Object.keys(require.cache).some((f) => f.includes('/ioredis/'))
+    console.log(JSON.stringify([typeof redisStore, before, afterCore, afterRedis]))
+  `])
+  t.same(JSON.parse(cjs), ['function', false, false, true])
+})
