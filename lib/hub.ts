@@ -143,7 +143,7 @@ export class Hub implements SseHub, StreamOwner {
       this.storeUnavailable(stream, err)
       return
     }
-    stream.write(encodeIdOnly(id, this.retry))
+    stream.writeWithHeaders(encodeIdOnly(id, this.retry))
   }
 
   private replay (stream: LiveStream, lastEventId: string): void {
