@@ -1,0 +1,83 @@
+// What every contender server shares: the burst loop behind its trigger, its stats, and the
+// line that tells the runner which port it listens on. Each server only says how it opens a
+// stream and how it broadcasts one event.
+import { createRequire } from 'node:module'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { runQueueWaitNs } from './sched.mjs'
+
+/** The loop yields to the event loop after this many events, like a producer reading a queue. */
+export const YIELD_EVERY = 100
+const MAX_EVENTS = 100_000
+const MAX_SIZE = 65_536
+
+/** `require` from the repository root: the built plugin and its peer dependencies. */
+export const rootRequire = createRequire(new URL('../../package.json', import.meta.url))
+
+/** The trigger's query: `n` events of `s` bytes, numbered from `from`. */
+export function parseBurst (query) {
+  const n = Number(query.n)
+  const size = Number(query.s)
+  const from = Number(query.from ?? 0)
+  if (!Number.isInteger(n) || n < 1 || n > MAX_EVENTS) throw new Error(`n must be an integer in [1, ${MAX_EVENTS}]`)
+  if (!Number.isInteger(size) || size < 0 || size > MAX_SIZE) throw new Error(`s must be an integer in [0, ${MAX_SIZE}]`)
+  if (!Number.isInteger(from) || from < 0) throw new Error('from must be a non-negative integer')
+  return { n, size, from }
+}
+
+/**
+ * Publishes `n` events back to back through `publish(seq, size)`, awaiting what it returns
+ * (a library whose broadcast is async is awaited, as its users would), and yields to the event
+ * loop every YIELD_EVERY events.
+ */
+export async function burst ({ n, size, from }, publish) {
+  const started = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) {
+    if (i !== 0 && i % YIELD_EVERY === 0) await nextTurn()
+    const pending = publish(from + i, size)
+    if (pending !== undefined) await pending
+  }
+  return { n, publishMs: Number(process.hrtime.bigint() - started) / 1e6 }
+}
+
+/** CPU and memory of this process; `collect` runs a full GC first (servers start with --expose-gc). */
+export function serverStats (connections, collect) {
+  if (collect && typeof globalThis.gc === 'function') {
+    globalThis.gc()
+    globalThis.gc()
+  }
+  const cpu = process.cpuUsage()
+  const mem = process.memoryUsage()
+  return {
+    connections,
+    cpuUser: cpu.user,
+    cpuSystem: cpu.system,
+    rss: mem.rss,
+    heapUsed: mem.heapUsed,
+    external: mem.external,
+    arrayBuffers: mem.arrayBuffers,
+    runQueueWaitNs: runQueueWaitNs()
+  }
+}
+
+/** The two control routes of a Fastify contender. */
+export function addControlRoutes (app, { connections, publish }) {
+  app.get('/publish', async (request) => burst(parseBurst(request.query), publish))
+  app.get('/stats', async (request) => serverStats(connections(), request.query.gc === '1'))
+}
+
+export async function listenFastify (app) {
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  announce(app.server.address().port)
+}
+
+/** The runner reads this line to learn the port. */
+export function announce (port) {
+  process.stdout.write(JSON.stringify({ ready: true, port, pid: process.pid }) + '\n')
+}
+
+// A clean exit on SIGTERM, so `--cpu-prof` gets to write its profile.
+process.on('SIGTERM', () => process.exit(0))
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`unhandled rejection: ${err?.stack ?? err}\n`)
+  process.exit(1)
+})

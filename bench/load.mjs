@@ -1,0 +1,260 @@
+// The load generator, a process of its own (the runner pins it to the core the server is not
+// on): C raw `node:net` clients on GET /events, every one checked to receive every event, in
+// order, exactly once. Prints one JSON line with the result and exits; every phase has a
+// deadline, so it always ends by itself.
+//
+//   node load.mjs '{"port":1234,"mode":"burst","clients":1000,"events":200,"size":256}'
+//   node load.mjs '{"port":1234,"mode":"idle","clients":10000}'
+import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
+import { SseReader } from './common/sse-reader.mjs'
+import { runQueueWaitNs } from './common/sched.mjs'
+
+const config = {
+  host: '127.0.0.1',
+  mode: 'burst',
+  events: 0,
+  size: 0,
+  warm: undefined,
+  // Connections waiting for their response head at once: a steady accept load, not a SYN flood
+  // that would overflow the listen backlog and measure TCP retransmit timers instead.
+  concurrency: 256,
+  connectTimeoutMs: 90_000,
+  deliverTimeoutMs: 90_000,
+  holdMs: 3000,
+  ...JSON.parse(process.argv[2] ?? '{}')
+}
+const { host, port, mode, clients: C, events: N, size: S } = config
+// A warm-up burst before the measured one, the same for every contender.
+const W = config.warm ?? Math.max(5, Math.min(100, Math.round(20_000 / C)))
+
+const clients = []
+let headsReceived = 0
+let onAllHeads = () => {}
+let failure
+let finishing = false
+/** Every client is done once it got every event below this sequence number. */
+let target = 0
+let doneCount = 0
+let onAllDone = () => {}
+/** Receive time of the socket read being parsed, in ns. */
+let now = 0
+let measureFrom = Infinity
+let latencies = new Float64Array(0)
+let latencyCount = 0
+let firstStamp = Infinity
+let lastReceive = 0
+
+function nowNs () {
+  return Number(process.hrtime.bigint())
+}
+
+function fail (client, message) {
+  if (failure === undefined) failure = `client ${client?.index ?? '-'}: ${message}`
+  onAllHeads()
+  onAllDone()
+}
+
+function openClient (index) {
+  const client = { index, next: 0, headSeen: false, closed: false, socket: null }
+  const reader = new SseReader({
+    head (status) {
+      if (status !== 200) return fail(client, `status ${status}`)
+      client.headSeen = true
+      if (++headsReceived === C) onAllHeads()
+      pump()
+    },
+    tick (seq, stamp) {
+      if (seq !== client.next) {
+        return fail(client, seq < client.next
+          ? `event ${seq} repeated or out of order (after ${client.next - 1})`
+          : `event ${client.next} missing (got ${seq})`)
+      }
+      client.next++
+      if (seq >= measureFrom) {
+        if (latencyCount < latencies.length) latencies[latencyCount++] = now - stamp
+        if (stamp < firstStamp) firstStamp = stamp
+        if (now > lastReceive) lastReceive = now
+      }
+      if (client.next === target && ++doneCount === C) onAllDone()
+    },
+    event (type) {
+      if (type === 'sse-reset') fail(client, 'got sse-reset')
+    },
+    end () { fail(client, 'response ended') },
+    error (message) { fail(client, message) }
+  })
+  const socket = connect({ host, port, noDelay: true })
+  client.socket = socket
+  socket.on('connect', () => {
+    socket.write(`GET /events HTTP/1.1\r\nHost: ${host}:${port}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`)
+  })
+  socket.on('data', (chunk) => {
+    now = nowNs()
+    reader.push(chunk)
+  })
+  socket.on('error', (err) => {
+    if (!finishing) fail(client, err.code ?? err.message)
+  })
+  socket.on('close', () => {
+    client.closed = true
+    if (!finishing) fail(client, 'connection closed')
+  })
+  clients.push(client)
+}
+
+let opened = 0
+function pump () {
+  if (failure !== undefined) return
+  while (opened < C && opened - headsReceived < config.concurrency) openClient(opened++)
+}
+
+function within (ms, what, wait) {
+  let timer
+  return Promise.race([
+    new Promise((resolve) => wait(resolve)),
+    new Promise((resolve, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms) })
+  ]).finally(() => clearTimeout(timer))
+}
+
+function get (path, timeoutMs = 60_000) {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (text) => { body += text })
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`GET ${path}: ${res.statusCode} ${body}`))
+        else resolve(JSON.parse(body))
+      })
+    })
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function waitForServerCount (count, timeoutMs) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const stats = await get('/stats')
+    if (stats.connections >= count) return stats
+    if (failure !== undefined) throw new Error(failure)
+    if (Date.now() > deadline) throw new Error(`server counts ${stats.connections} of ${count} streams`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+let connectCpuShare = NaN
+let connectWaitMs = NaN
+
+async function connectAll () {
+  const started = nowNs()
+  const cpu = process.cpuUsage()
+  const wait = runQueueWaitNs()
+  await within(config.connectTimeoutMs, `${C} connections`, (resolve) => {
+    onAllHeads = resolve
+    pump()
+  })
+  if (failure !== undefined) throw new Error(failure)
+  const acceptMs = (nowNs() - started) / 1e6
+  const used = process.cpuUsage(cpu)
+  connectCpuShare = (used.user + used.system) / 1000 / acceptMs
+  connectWaitMs = (runQueueWaitNs() - wait) / 1e6
+  await waitForServerCount(C, 30_000)
+  return acceptMs
+}
+
+/** Publishes `count` events from `from` and waits until every client has all of them. */
+async function deliver (from, count) {
+  target = from + count
+  doneCount = 0
+  const all = within(config.deliverTimeoutMs, `${C} clients x ${count} events`, (resolve) => { onAllDone = resolve })
+  const published = get(`/publish?n=${count}&s=${S}&from=${from}`, config.deliverTimeoutMs)
+  published.catch((err) => fail(null, err.message))
+  await all
+  if (failure !== undefined) throw new Error(failure)
+  return published
+}
+
+function percentile (sorted, p) {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
+}
+
+async function runBurst () {
+  const acceptMs = await connectAll()
+  await deliver(0, W)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  latencies = new Float64Array(C * N)
+  measureFrom = W
+  const before = await get('/stats')
+  const cpuBefore = process.cpuUsage()
+  const waitBefore = runQueueWaitNs()
+  const { publishMs } = await deliver(W, N)
+  const cpuLoad = process.cpuUsage(cpuBefore)
+  const loadWaitNs = runQueueWaitNs() - waitBefore
+  const after = await get('/stats')
+  const deliveries = C * N
+  if (latencyCount !== deliveries) throw new Error(`counted ${latencyCount} of ${deliveries} deliveries`)
+  const windowNs = lastReceive - firstStamp
+  const sorted = latencies.sort()
+  const serverCpuUs = (after.cpuUser - before.cpuUser) + (after.cpuSystem - before.cpuSystem)
+  return {
+    acceptMs,
+    deliveries,
+    windowMs: windowNs / 1e6,
+    publishMs,
+    deliveriesPerSec: deliveries / (windowNs / 1e9),
+    p50Ms: percentile(sorted, 0.5) / 1e6,
+    p99Ms: percentile(sorted, 0.99) / 1e6,
+    maxMs: sorted[sorted.length - 1] / 1e6,
+    serverCpuNsPerDelivery: (serverCpuUs * 1000) / deliveries,
+    loadCpuShare: (cpuLoad.user + cpuLoad.system) / 1000 / (windowNs / 1e6),
+    // Time either process was runnable but kept off its core by something else: a disturbed run.
+    serverWaitMs: (after.runQueueWaitNs - before.runQueueWaitNs) / 1e6,
+    loadWaitMs: loadWaitNs / 1e6
+  }
+}
+
+async function runIdle () {
+  const base = await get('/stats?gc=1')
+  const acceptMs = await connectAll()
+  const accepted = await get('/stats')
+  await new Promise((resolve) => setTimeout(resolve, config.holdMs))
+  const held = await get('/stats?gc=1')
+  if (failure !== undefined) throw new Error(failure)
+  const open = clients.filter((client) => !client.closed && client.headSeen).length
+  if (open !== C || held.connections !== C) throw new Error(`only ${open} clients open, server counts ${held.connections}`)
+  return {
+    acceptMs,
+    acceptPerSec: C / (acceptMs / 1000),
+    // Server CPU spent accepting and opening the streams: steadier than wall time on a busy machine.
+    loadCpuShare: connectCpuShare,
+    serverWaitMs: (accepted.runQueueWaitNs - base.runQueueWaitNs) / 1e6,
+    loadWaitMs: connectWaitMs,
+    serverCpuUsPerAccept: ((accepted.cpuUser - base.cpuUser) + (accepted.cpuSystem - base.cpuSystem)) / C,
+    serverSysUsPerAccept: (accepted.cpuSystem - base.cpuSystem) / C,
+    rssPerConnKiB: (held.rss - base.rss) / C / 1024,
+    heapPerConnKiB: (held.heapUsed - base.heapUsed) / C / 1024,
+    rssBaseMiB: base.rss / 1048576,
+    rssHeldMiB: held.rss / 1048576
+  }
+}
+
+function finish (result) {
+  finishing = true
+  // A reset leaves no TIME_WAIT behind, so runs back to back never run short of ports.
+  for (const client of clients) client.socket.resetAndDestroy()
+  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0))
+}
+
+const hardStop = setTimeout(() => finish({ ok: false, error: 'load generator deadline' }), config.connectTimeoutMs + 3 * config.deliverTimeoutMs)
+hardStop.unref()
+
+try {
+  const result = mode === 'idle' ? await runIdle() : await runBurst()
+  finish({ ok: true, mode, clients: C, events: N, size: S, warm: W, ...result })
+} catch (err) {
+  finish({ ok: false, mode, clients: C, events: N, size: S, error: failure ?? err.message })
+}

@@ -1,0 +1,390 @@
+// Turns a results file into the Markdown report, the SVG chart and a console summary.
+// `node bench/report.mjs [results.json] [--docs]` summarises saved results (and rewrites the docs).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const BENCH = dirname(fileURLToPath(import.meta.url))
+const COLORS = {
+  hub: '#1f5fbf',
+  'hub-redis': '#7fa8e8',
+  'node-http': '#3a3a3a',
+  'fastify-hijack': '#8c8c8c',
+  'better-sse': '#d9661f',
+  'fastify-sse': '#2e9e4f',
+  'fastify-sse-v2': '#8e5cc2'
+}
+
+export function median (values) {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+function fmt (n, digits = 0) {
+  return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a'
+}
+
+function kilo (n) {
+  if (!Number.isFinite(n)) return 'n/a'
+  if (n === 0) return '0'
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${Math.round(n / 1e3)}k`
+}
+
+function escapeXml (text) {
+  return String(text).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c])
+}
+
+function cellTitle (cell) {
+  return cell.mode === 'idle'
+    ? `${fmt(cell.clients)} idle connections`
+    : `${fmt(cell.clients)} clients × ${fmt(cell.events)} events × ${fmt(cell.size)} B`
+}
+
+/** Per cell and contender: the runs, the failures and the medians; per repetition: the ratios. */
+export function aggregate (results) {
+  const cells = []
+  for (const cell of results.cells) {
+    const rows = []
+    for (const contender of results.contenders) {
+      const runs = results.runs.filter((run) => run.cell === cell.id && run.contender === contender.id)
+      const ok = runs.filter((run) => run.ok)
+      const metric = (key) => median(ok.map((run) => run[key]))
+      rows.push({
+        contender,
+        runs: runs.length,
+        ok: ok.length,
+        failures: runs.filter((run) => !run.ok).map((run) => `rep ${run.rep + 1}: ${run.error}`),
+        deliveriesPerSec: metric('deliveriesPerSec'),
+        p50Ms: metric('p50Ms'),
+        p99Ms: metric('p99Ms'),
+        cpuNs: metric('serverCpuNsPerDelivery'),
+        loadCpu: metric('loadCpuShare'),
+        acceptMs: metric('acceptMs'),
+        acceptPerSec: metric('acceptPerSec'),
+        rssPerConnKiB: metric('rssPerConnKiB'),
+        heapPerConnKiB: metric('heapPerConnKiB'),
+        acceptCpuUs: metric('serverCpuUsPerAccept')
+      })
+    }
+    cells.push({ cell, rows, ratios: ratios(results, cell) })
+  }
+  return cells
+}
+
+/** Ratios inside each repetition (contenders back to back), then the median over repetitions. */
+function ratios (results, cell) {
+  const reps = [...new Set(results.runs.filter((run) => run.cell === cell.id).map((run) => run.rep))]
+  const libraries = results.contenders.filter((c) => c.kind === 'library').map((c) => c.id)
+  const pick = (rep, id) => results.runs.find((run) => run.cell === cell.id && run.rep === rep && run.contender === id && run.ok)
+  const per = (fn) => median(reps.map((rep) => fn(rep)))
+  // Every contender against the ceilings, repetition by repetition, for the tables' ratio columns.
+  const out = { each: {} }
+  for (const { id } of results.contenders) {
+    out.each[id] = cell.mode === 'idle'
+      ? per((rep) => pick(rep, id)?.rssPerConnKiB / pick(rep, 'fastify-hijack')?.rssPerConnKiB)
+      : per((rep) => pick(rep, id)?.deliveriesPerSec / pick(rep, 'node-http')?.deliveriesPerSec)
+  }
+  for (const ours of ['hub', 'hub-redis', 'hub-alt']) {
+    if (cell.mode === 'idle') {
+      out[ours] = {
+        rssVsHijack: per((rep) => pick(rep, ours)?.rssPerConnKiB / pick(rep, 'fastify-hijack')?.rssPerConnKiB),
+        acceptCpuVsHijack: per((rep) => pick(rep, ours)?.serverCpuUsPerAccept / pick(rep, 'fastify-hijack')?.serverCpuUsPerAccept),
+        acceptCpuVsHub: per((rep) => pick(rep, ours)?.serverCpuUsPerAccept / pick(rep, 'hub')?.serverCpuUsPerAccept),
+        acceptVsHub: per((rep) => pick(rep, ours)?.acceptMs / pick(rep, 'hub')?.acceptMs),
+        acceptVsHijack: per((rep) => pick(rep, ours)?.acceptMs / pick(rep, 'fastify-hijack')?.acceptMs),
+        acceptVsNode: per((rep) => pick(rep, ours)?.acceptMs / pick(rep, 'node-http')?.acceptMs)
+      }
+    } else {
+      out[ours] = {
+        vsNode: per((rep) => pick(rep, ours)?.deliveriesPerSec / pick(rep, 'node-http')?.deliveriesPerSec),
+        vsHijack: per((rep) => pick(rep, ours)?.deliveriesPerSec / pick(rep, 'fastify-hijack')?.deliveriesPerSec),
+        vsHub: per((rep) => pick(rep, ours)?.deliveriesPerSec / pick(rep, 'hub')?.deliveriesPerSec),
+        cpuVsHub: per((rep) => pick(rep, ours)?.serverCpuNsPerDelivery / pick(rep, 'hub')?.serverCpuNsPerDelivery),
+        p99VsNode: per((rep) => pick(rep, ours)?.p99Ms / pick(rep, 'node-http')?.p99Ms),
+        vsBestLibrary: per((rep) => {
+          const best = Math.max(...libraries.map((id) => pick(rep, id)?.deliveriesPerSec ?? NaN).filter(Number.isFinite))
+          return pick(rep, ours)?.deliveriesPerSec / best
+        })
+      }
+    }
+    out[ours].allRunsOk = results.runs.filter((run) => run.cell === cell.id && run.contender === ours).every((run) => run.ok)
+  }
+  return out
+}
+
+/** The issue's targets, each met or not, with the figures behind the verdict. */
+export function targets (cells) {
+  const list = []
+  const rowOf = (entry, id) => entry.rows.find((row) => row.contender.id === id)
+  const present = (entry, ...ids) => ids.every((id) => rowOf(entry, id) !== undefined)
+  const burst = cells.filter((entry) => entry.cell.mode === 'burst' && present(entry, 'hub', 'node-http'))
+  if (burst.length > 0) {
+    const t1 = burst.map((entry) => {
+      const r = entry.ratios.hub
+      return {
+        ok: r.allRunsOk && r.vsNode >= 1 && r.p99VsNode <= 1,
+        text: `${entry.cell.id}: ${fmt(r.vsNode, 2)}× node:http deliveries/s, p99 ${fmt(r.p99VsNode, 2)}× (${fmt(rowOf(entry, 'hub').p99Ms, 1)} ms vs ${fmt(rowOf(entry, 'node-http').p99Ms, 1)} ms)`
+      }
+    })
+    list.push({ id: 1, target: 'Deliveries/s ≥ the node:http ceiling in every burst cell, p99 no worse', met: t1.every((t) => t.ok), figures: t1.map((t) => t.text) })
+  }
+  const withLibraries = cells.filter((entry) => entry.cell.mode === 'burst' && present(entry, 'hub') && entry.rows.some((row) => row.contender.kind === 'library'))
+  if (withLibraries.length > 0) {
+    const t2 = withLibraries.map((entry) => {
+      const r = entry.ratios.hub
+      return { ok: r.allRunsOk && r.vsBestLibrary >= 3, text: `${entry.cell.id}: ${fmt(r.vsBestLibrary, 2)}× the best library` }
+    })
+    list.push({ id: 2, target: '≥ 3× the best library in every burst cell', met: t2.every((t) => t.ok), figures: t2.map((t) => t.text) })
+  }
+  const idle = cells.find((entry) => entry.cell.mode === 'idle' && present(entry, 'hub', 'fastify-hijack'))
+  if (idle !== undefined) {
+    const r = idle.ratios.hub
+    const nodeRow = rowOf(idle, 'node-http')
+    list.push({
+      id: '3a',
+      target: 'RSS per idle connection ≤ 1.1× the hand-written Fastify route, 10,000 connections held',
+      met: r.allRunsOk && r.rssVsHijack <= 1.1,
+      figures: [`${fmt(rowOf(idle, 'hub').rssPerConnKiB, 1)} KiB vs ${fmt(rowOf(idle, 'fastify-hijack').rssPerConnKiB, 1)} KiB per connection: ${fmt(r.rssVsHijack, 2)}×; all ${fmt(idle.cell.clients)} held for 3 s in every run: ${r.allRunsOk ? 'yes' : 'no'}`]
+    })
+    list.push({
+      id: '3b',
+      target: '10,000 connections accepted at least as fast as the ceiling',
+      met: r.allRunsOk && r.acceptVsHijack <= 1 && (nodeRow === undefined || r.acceptVsNode <= 1),
+      figures: [
+        `${fmt(rowOf(idle, 'hub').acceptMs)} ms vs ${fmt(rowOf(idle, 'fastify-hijack').acceptMs)} ms (Fastify route, ${fmt(r.acceptVsHijack, 2)}×)` +
+          (nodeRow ? ` and ${fmt(nodeRow.acceptMs)} ms (node:http, ${fmt(r.acceptVsNode, 2)}×)` : ''),
+        `server CPU per accepted connection ${fmt(rowOf(idle, 'hub').acceptCpuUs)} µs vs ${fmt(rowOf(idle, 'fastify-hijack').acceptCpuUs)} µs (${fmt(r.acceptCpuVsHijack, 2)}×)`
+      ]
+    })
+  }
+  return list
+}
+
+function burstTable (entry) {
+  const lines = [
+    '| contender | deliveries/s | × node:http (per repetition, median) | p50 ms | p99 ms | server CPU ns/delivery | load-generator CPU | runs ok |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+  ]
+  for (const row of entry.rows) {
+    const name = row.contender.kind === 'ours' ? `**${row.contender.label}**` : row.contender.label
+    const ratio = entry.ratios.each[row.contender.id]
+    lines.push(`| ${name} | ${fmt(row.deliveriesPerSec)} | ${fmt(ratio, 2)} | ${fmt(row.p50Ms, 1)} | ${fmt(row.p99Ms, 1)} | ${fmt(row.cpuNs)} | ${fmt(row.loadCpu * 100)} % | ${row.ok}/${row.runs} |`)
+  }
+  return lines
+}
+
+function idleTable (entry) {
+  const lines = [
+    '| contender | time to accept 10k (ms) | accepts/s | server CPU per accept (µs) | RSS per connection (KiB) | heap per connection (KiB) | RSS × Fastify route | runs ok |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+  ]
+  for (const row of entry.rows) {
+    const name = row.contender.kind === 'ours' ? `**${row.contender.label}**` : row.contender.label
+    const ratio = entry.ratios.each[row.contender.id]
+    lines.push(`| ${name} | ${fmt(row.acceptMs)} | ${fmt(row.acceptPerSec)} | ${fmt(row.acceptCpuUs)} | ${fmt(row.rssPerConnKiB, 1)} | ${fmt(row.heapPerConnKiB, 1)} | ${fmt(ratio, 2)} | ${row.ok}/${row.runs} |`)
+  }
+  return lines
+}
+
+function failureLines (cells) {
+  const lines = []
+  for (const entry of cells) {
+    for (const row of entry.rows) {
+      for (const failure of row.failures) lines.push(`- ${entry.cell.id}, ${row.contender.label}: FAILED (${failure})`)
+    }
+  }
+  return lines
+}
+
+function microTable (micro) {
+  const lines = ['| piece | case | ops/s | ns/op | ± % |', '| --- | --- | ---: | ---: | ---: |']
+  for (const r of micro.results) lines.push(`| ${r.group} | ${r.name} | ${fmt(r.opsPerSec)} | ${fmt(r.nsPerOp, 1)} | ${fmt(r.rme, 1)} |`)
+  return lines
+}
+
+/** The chart: deliveries/s and p99 per burst cell, then RSS per idle connection and time to accept. */
+export function chart (results, cells) {
+  const W = 960
+  const burst = cells.filter(({ cell }) => cell.mode === 'burst')
+  const idle = cells.find(({ cell }) => cell.mode === 'idle')
+  const contenders = results.contenders
+  const parts = []
+  let y = 0
+  const text = (x, ty, body, attrs = '') => parts.push(`<text x="${x.toFixed(1)}" y="${ty.toFixed(1)}" ${attrs}>${escapeXml(body)}</text>`)
+
+  text(W / 2, 26, `fastify-sse-hub fan-out benchmark — commit ${results.commit.head}${results.commit.libDirty ? ' (+ uncommitted lib/)' : ''}, ${results.date.slice(0, 10)}`, 'text-anchor="middle" font-size="16" font-weight="bold"')
+  y = 40
+  // Legend
+  let lx = 40
+  for (const c of contenders) {
+    const width = 30 + c.label.length * 6.6
+    if (lx + width > W - 20) {
+      lx = 40
+      y += 20
+    }
+    parts.push(`<rect x="${lx}" y="${y + 4}" width="12" height="12" fill="${COLORS[c.id] ?? '#999'}"/>`)
+    text(lx + 16, y + 15, c.label, 'font-size="12"')
+    lx += width
+  }
+  y += 34
+
+  const groupedBars = (title, key, label) => {
+    const top = y + 24
+    const height = 230
+    const left = 80
+    const right = W - 20
+    text(left, y + 12, title, 'font-size="13" font-weight="bold"')
+    const max = Math.max(...burst.flatMap((entry) => entry.rows.map((row) => row[key])).filter(Number.isFinite)) * 1.12
+    const step = niceStep(max / 5)
+    for (let v = 0; v <= max; v += step) {
+      const gy = top + height - (v / max) * height
+      parts.push(`<line x1="${left}" x2="${right}" y1="${gy.toFixed(1)}" y2="${gy.toFixed(1)}" stroke="#e3e3e3"/>`)
+      text(left - 6, gy + 4, label(v), 'text-anchor="end" font-size="11" fill="#555"')
+    }
+    const groupWidth = (right - left) / burst.length
+    const barWidth = Math.min(34, (groupWidth - 30) / contenders.length)
+    burst.forEach((entry, g) => {
+      const gx = left + g * groupWidth + (groupWidth - barWidth * contenders.length) / 2
+      entry.rows.forEach((row, i) => {
+        const x = gx + i * barWidth
+        const v = row[key]
+        if (!Number.isFinite(v)) {
+          text(x + barWidth / 2, top + height - 4, 'failed', `text-anchor="middle" font-size="9" fill="#b00" transform="rotate(-90 ${(x + barWidth / 2).toFixed(1)} ${(top + height - 4).toFixed(1)})"`)
+          return
+        }
+        const h = (v / max) * height
+        parts.push(`<rect x="${(x + 1).toFixed(1)}" y="${(top + height - h).toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[row.contender.id] ?? '#999'}"><title>${escapeXml(`${row.contender.label}: ${fmt(row.deliveriesPerSec)} deliveries/s, p50 ${fmt(row.p50Ms, 1)} ms, p99 ${fmt(row.p99Ms, 1)} ms`)}</title></rect>`)
+        text(x + barWidth / 2, top + height - h - 4, label(v), 'text-anchor="middle" font-size="10"')
+      })
+      text(left + g * groupWidth + groupWidth / 2, top + height + 18, cellTitle(entry.cell), 'text-anchor="middle" font-size="12"')
+    })
+    parts.push(`<line x1="${left}" x2="${right}" y1="${top + height}" y2="${top + height}" stroke="#333"/>`)
+    y = top + height + 40
+  }
+  if (burst.length > 0) {
+    groupedBars('Deliveries per second, burst cells (median of repetitions; higher is better)', 'deliveriesPerSec', kilo)
+    groupedBars('Publish → receive latency p99, ms (median of repetitions; lower is better)', 'p99Ms', (v) => fmt(v))
+  }
+
+  if (idle !== undefined) {
+    const panels = [
+      { key: 'rssPerConnKiB', title: 'RSS per idle connection, KiB (lower is better)', unit: (v) => `${fmt(v, 1)} KiB` },
+      { key: 'acceptMs', title: `Time to accept ${fmt(idle.cell.clients)} connections, ms (lower is better)`, unit: (v) => `${fmt(v)} ms` }
+    ]
+    const panelWidth = (W - 60) / 2
+    const rowHeight = 20
+    panels.forEach((panel, p) => {
+      const px = 20 + p * (panelWidth + 20)
+      text(px, y + 12, panel.title, 'font-size="13" font-weight="bold"')
+      const labelWidth = 170
+      const barMax = panelWidth - labelWidth - 70
+      const max = Math.max(...idle.rows.map((row) => row[panel.key]).filter(Number.isFinite))
+      idle.rows.forEach((row, i) => {
+        const ry = y + 24 + i * rowHeight
+        text(px + labelWidth - 6, ry + 13, row.contender.label, 'text-anchor="end" font-size="12"')
+        const v = row[panel.key]
+        if (!Number.isFinite(v)) {
+          text(px + labelWidth, ry + 13, 'failed', 'font-size="11" fill="#b00"')
+          return
+        }
+        const w = (v / max) * barMax
+        parts.push(`<rect x="${px + labelWidth}" y="${ry + 2}" width="${w.toFixed(1)}" height="${rowHeight - 5}" fill="${COLORS[row.contender.id] ?? '#999'}"/>`)
+        text(px + labelWidth + w + 5, ry + 13, panel.unit(v), 'font-size="11"')
+      })
+    })
+    y += 24 + idle.rows.length * rowHeight + 16
+  }
+
+  text(20, y + 8, `Node ${results.machine.node}, ${results.machine.cores} cores (${results.machine.cpu ?? 'unknown CPU'}); server and load generator pinned to separate cores; load average ${results.machine.loadBefore.map((l) => l.toFixed(2)).join(' ')} at start.`, 'font-size="11" fill="#555"')
+  y += 20
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="Helvetica, Arial, sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`
+}
+
+function niceStep (raw) {
+  const magnitude = 10 ** Math.floor(Math.log10(raw))
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * magnitude >= raw) return m * magnitude
+  return 10 * magnitude
+}
+
+function markdown (results, cells, goals) {
+  const m = results.machine
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Measured at commit \`${results.commit.head}\`${results.commit.libDirty ? ' (with uncommitted changes in `lib/`)' : ''} on ${results.date.slice(0, 16).replace('T', ' ')} UTC;`,
+    `Node ${m.node}, ${m.cores} cores (${m.cpu ?? 'unknown CPU'}), loopback only. Server pinned to one core and load`,
+    `generator to the other${m.pinned ? '' : ' (NOT pinned: taskset was missing)'}. Load average at start ${m.loadBefore.map((l) => l.toFixed(2)).join(' / ')},`,
+    `at end ${m.loadAfter.map((l) => l.toFixed(2)).join(' / ')} (1 / 5 / 15 min). ${results.reps} repetitions per cell, contenders interleaved;`,
+    `the whole run took ${fmt(results.durationSec)} s. Contender versions: ${Object.entries(results.versions).map(([name, v]) => `${name} ${v}`).join(', ')}.`,
+    '',
+    '![Deliveries per second per cell, RSS per idle connection and time to accept 10,000 connections](benchmarks.svg)',
+    ''
+  ]
+  if (goals.length > 0) {
+    lines.push('## Targets (issue 5)', '', '| # | target | met | figures (medians of per-repetition ratios) |', '| --- | --- | --- | --- |')
+    for (const goal of goals) lines.push(`| ${goal.id} | ${goal.target} | ${goal.met ? '**met**' : '**not met**'} | ${goal.figures.join('<br>')} |`)
+    lines.push('| 4 | Micro-benchmarks for the pieces (encoder, validator, ring buffer) | ' + (results.micro ? '**met**' : 'not run') + ' | `bench/micro.mjs`, table below |', '')
+  }
+  for (const entry of cells) {
+    lines.push(`## ${cellTitle(entry.cell)}`, '')
+    lines.push(...(entry.cell.mode === 'idle' ? idleTable(entry) : burstTable(entry)), '')
+  }
+  const failures = failureLines(cells)
+  if (failures.length > 0) lines.push('### Failed runs (not counted)', '', ...failures, '')
+  if (results.notes.length > 0) lines.push('### Notes', '', ...results.notes.map((note) => `- ${note}`), '')
+  if (results.micro) {
+    lines.push('## Micro-benchmarks', '', `\`node bench/micro.mjs\`: a plain hrtime loop timing batches of ≥ 1 ms, median ns per operation, imported from \`dist/\`, ${results.machine.pinned ? 'pinned to one core' : 'unpinned'}, ${results.micro.timeMs} ms of samples per case. \`encodeEvent\` alone returns a rope (string concatenation is lazy in V8); the \`Buffer.from\` line is what the hub pays per event:`, '', ...microTable(results.micro), '')
+  }
+  const method = join(BENCH, 'notes', 'method.md')
+  if (existsSync(method)) lines.push(readFileSync(method, 'utf8').trim(), '')
+  const analysis = join(BENCH, 'notes', 'analysis.md')
+  if (existsSync(analysis)) lines.push(readFileSync(analysis, 'utf8').trim(), '')
+  return lines.join('\n')
+}
+
+function summary (cells, goals) {
+  const lines = []
+  for (const entry of cells) {
+    lines.push(cellTitle(entry.cell))
+    for (const row of entry.rows) {
+      const figures = entry.cell.mode === 'idle'
+        ? `accept ${fmt(row.acceptMs).padStart(6)} ms  ${fmt(row.acceptCpuUs).padStart(4)} µs CPU/accept  RSS ${fmt(row.rssPerConnKiB, 1).padStart(5)} KiB/conn  heap ${fmt(row.heapPerConnKiB, 1)} KiB/conn`
+        : `${fmt(row.deliveriesPerSec).padStart(10)} deliveries/s  p50 ${fmt(row.p50Ms, 1).padStart(6)} ms  p99 ${fmt(row.p99Ms, 1).padStart(6)} ms  ${fmt(row.cpuNs).padStart(6)} ns CPU/delivery  load-gen CPU ${fmt(row.loadCpu * 100)} %`
+      lines.push(`  ${row.contender.label.padEnd(26)} ${figures}  (${row.ok}/${row.runs} ok)`)
+    }
+  }
+  for (const entry of cells) {
+    const alt = entry.ratios['hub-alt']
+    if (alt === undefined || entry.rows.every((row) => row.contender.id !== 'hub-alt')) continue
+    lines.push(entry.cell.mode === 'idle'
+      ? `alt build vs hub, ${entry.cell.id}: accept time ${fmt(alt.acceptVsHub, 3)}×, server CPU per accept ${fmt(alt.acceptCpuVsHub, 3)}× (medians of per-repetition ratios)`
+      : `alt build vs hub, ${entry.cell.id}: deliveries/s ${fmt(alt.vsHub, 3)}×, server CPU per delivery ${fmt(alt.cpuVsHub, 3)}× (medians of per-repetition ratios)`)
+  }
+  for (const line of failureLines(cells)) lines.push(line)
+  for (const goal of goals) lines.push(`target ${goal.id}: ${goal.met ? 'MET' : 'NOT MET'} — ${goal.figures.join('; ')}`)
+  return lines.join('\n')
+}
+
+export function writeReport (results, { docs, root }) {
+  const cells = aggregate(results)
+  const goals = targets(cells)
+  const wrote = []
+  if (docs) {
+    mkdirSync(join(root, 'docs'), { recursive: true })
+    writeFileSync(join(root, 'docs', 'benchmarks.md'), markdown(results, cells, goals))
+    writeFileSync(join(root, 'docs', 'benchmarks.svg'), chart(results, cells))
+    wrote.push('docs/benchmarks.md', 'docs/benchmarks.svg')
+  }
+  return { summary: summary(cells, goals), wrote }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // node bench/report.mjs [results.json] [--docs]: the summary again; --docs rewrites docs/benchmarks.*
+  const file = process.argv.slice(2).find((arg) => !arg.startsWith('--')) ?? join(BENCH, 'results', 'latest.json')
+  const results = JSON.parse(readFileSync(file, 'utf8'))
+  const { summary: text, wrote } = writeReport(results, { docs: process.argv.includes('--docs'), root: dirname(BENCH) })
+  console.log(text)
+  if (wrote.length > 0) console.log(wrote.join(', '))
+}

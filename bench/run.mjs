@@ -1,0 +1,296 @@
+// The benchmark runner: for every cell, for every repetition, every contender in turn (the
+// order rotates each repetition), a fresh server process pinned to one core and a fresh load
+// generator pinned to the other. Medians per cell; ratios taken within each repetition, where
+// the contenders ran back to back, then their median. Writes docs/benchmarks.md and .svg.
+//
+//   node bench/run.mjs            every cell, 3 repetitions, then the micro-benchmarks
+//   node bench/run.mjs --quick    one mid cell: the plugin, the two ceilings and better-sse
+//   options: --reps=N  --cells=c100,c1k,c5k,idle  --contenders=hub,node-http,...  --no-docs
+//            --no-micro  --out=FILE (results JSON)
+//            --alt=/path/to/checkout  adds `hub-alt`: the plugin built in that checkout, run
+//            interleaved with `hub`, to measure a proposed change within one run
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, connect } from 'node:net'
+import { cpus, loadavg } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { writeReport } from './report.mjs'
+
+const BENCH = dirname(fileURLToPath(import.meta.url))
+const ROOT = dirname(BENCH)
+
+const CONTENDERS = [
+  { id: 'hub', label: 'fastify-sse-hub (memory)', kind: 'ours', script: 'hub.mjs' },
+  { id: 'hub-redis', label: 'fastify-sse-hub (Redis)', kind: 'ours', script: 'hub-redis.mjs', optional: true },
+  { id: 'node-http', label: 'node:http ceiling', kind: 'ceiling', script: 'node-http.mjs' },
+  { id: 'fastify-hijack', label: 'Fastify hijack ceiling', kind: 'ceiling', script: 'fastify-hijack.mjs' },
+  { id: 'better-sse', label: 'better-sse', kind: 'library', package: 'better-sse', script: 'better-sse.mjs' },
+  { id: 'fastify-sse', label: '@fastify/sse', kind: 'library', package: '@fastify/sse', script: 'fastify-sse.mjs' },
+  { id: 'fastify-sse-v2', label: 'fastify-sse-v2', kind: 'library', package: 'fastify-sse-v2', script: 'fastify-sse-v2.mjs' }
+]
+
+const CELLS = [
+  { id: 'c100', mode: 'burst', clients: 100, events: 2000, size: 64 },
+  { id: 'c1k', mode: 'burst', clients: 1000, events: 200, size: 256 },
+  { id: 'c5k', mode: 'burst', clients: 5000, events: 20, size: 1024 },
+  { id: 'idle', mode: 'idle', clients: 10000 }
+]
+
+const SERVER_CORE = '0'
+const LOAD_CORE = '1'
+const FDS = 65536
+const LOAD_DEADLINE_MS = 240_000
+
+function parseArgs (argv) {
+  const args = { quick: false, reps: undefined, cells: undefined, contenders: undefined, docs: true, micro: true, out: undefined, alt: undefined }
+  for (const arg of argv) {
+    const [key, value] = arg.replace(/^--/, '').split('=')
+    if (key === 'quick') args.quick = true
+    else if (key === 'reps') args.reps = Number(value)
+    else if (key === 'cells') args.cells = value.split(',')
+    else if (key === 'contenders') args.contenders = value.split(',')
+    else if (key === 'no-docs') args.docs = false
+    else if (key === 'no-micro') args.micro = false
+    else if (key === 'out') args.out = value
+    else if (key === 'alt') args.alt = value
+    else throw new Error(`unknown option ${arg}`)
+  }
+  return args
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The command line that runs `node args` pinned to `core` with a raised open-files limit. */
+function pinned (core, nodeArgs) {
+  const quoted = nodeArgs.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')
+  const pin = hasTaskset ? `taskset -c ${core} ` : ''
+  return ['bash', ['-c', `ulimit -n ${FDS} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${pin}${JSON.stringify(process.execPath)} ${quoted}`]]
+}
+
+/** Spawns a process and resolves with its first stdout line parsed as JSON (or rejects). */
+function spawnJson (core, nodeArgs, { env, timeoutMs, keep }) {
+  const [cmd, args] = pinned(core, nodeArgs)
+  const child = spawn(cmd, args, { cwd: BENCH, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`no answer in ${timeoutMs} ms; stderr: ${err.slice(-500)}`))
+    }, timeoutMs)
+    child.stderr.on('data', (chunk) => { err += chunk })
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+      const nl = out.indexOf('\n')
+      if (nl === -1) return
+      clearTimeout(timer)
+      try {
+        resolve({ child, value: JSON.parse(out.slice(0, nl)) })
+      } catch (e) {
+        reject(new Error(`bad output ${out.slice(0, 200)}`))
+      }
+      if (!keep) child.stdout.destroy()
+    })
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`exited (${code ?? signal}) before answering; stderr: ${err.slice(-800)}`))
+    })
+  })
+}
+
+async function stop (child) {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+  await exited
+  clearTimeout(timer)
+}
+
+/** One contender in one cell: a fresh server, a fresh load generator, the load's result. */
+async function runOne (contender, cell, env) {
+  let server
+  try {
+    server = await spawnJson(SERVER_CORE, ['--expose-gc', join('servers', contender.script)], { env: { ...env, ...contender.env }, timeoutMs: 30_000, keep: true })
+  } catch (err) {
+    return { ok: false, error: `server did not start: ${err.message}` }
+  }
+  try {
+    const config = { port: server.value.port, mode: cell.mode, clients: cell.clients, events: cell.events ?? 0, size: cell.size ?? 0 }
+    const { value } = await spawnJson(LOAD_CORE, ['load.mjs', JSON.stringify(config)], { timeoutMs: LOAD_DEADLINE_MS })
+    return value
+  } catch (err) {
+    return { ok: false, error: `load generator: ${err.message}` }
+  } finally {
+    await stop(server.child)
+  }
+}
+
+async function freePort () {
+  const server = createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+async function redisAnswers (port) {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' })
+    let reply = ''
+    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
+    socket.on('error', () => resolve(false))
+    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (chunk) => {
+      reply += chunk
+      if (reply.includes('\r\n')) {
+        socket.destroy()
+        resolve(reply.startsWith('+PONG'))
+      }
+    })
+  })
+}
+
+/** Starts a throwaway Redis for the Redis contender, or says why that contender is skipped. */
+async function startRedis () {
+  if (!existsSync(join(ROOT, 'dist', 'redis.js'))) {
+    return { skip: 'lib/redis.ts is not there yet (no dist/redis.js): the Redis store contender is skipped' }
+  }
+  if (spawnSync('which', ['redis-server']).status !== 0) {
+    return { skip: 'no redis-server on this machine (apt-get install redis-server): the Redis store contender is skipped' }
+  }
+  const port = await freePort()
+  // On the server's core: the load generator's core stays free for the load.
+  const [cmd, ...pin] = hasTaskset ? ['taskset', '-c', SERVER_CORE, 'redis-server'] : ['redis-server']
+  const child = spawn(cmd, [...pin, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  for (let i = 0; i < 50; i++) {
+    if (await redisAnswers(port)) return { child, url: `redis://127.0.0.1:${port}` }
+    await sleep(100)
+  }
+  child.kill('SIGKILL')
+  return { skip: 'redis-server did not answer: the Redis store contender is skipped' }
+}
+
+function gitCommit () {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
+  return { head, libDirty: dirty !== '' }
+}
+
+function versionOf (name) {
+  try {
+    return JSON.parse(readFileSync(join(BENCH, 'node_modules', name, 'package.json'), 'utf8')).version
+  } catch {
+    return undefined
+  }
+}
+
+function fmt (n, digits = 0) {
+  return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a'
+}
+
+let hasTaskset = false
+
+async function main () {
+  const args = parseArgs(process.argv.slice(2))
+  hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
+  if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first')
+  const notes = []
+  if (!hasTaskset) notes.push('taskset is missing (apt-get install util-linux): processes were not pinned to cores')
+
+  let cells = CELLS
+  let contenders = CONTENDERS
+  let reps = args.reps ?? 3
+  if (args.quick) {
+    cells = CELLS.filter((cell) => cell.id === 'c1k')
+    contenders = CONTENDERS.filter((c) => ['hub', 'node-http', 'fastify-hijack', 'better-sse'].includes(c.id))
+    reps = args.reps ?? 3
+  }
+  if (args.alt) {
+    if (!existsSync(join(args.alt, 'dist', 'index.js'))) throw new Error(`--alt: no dist/index.js in ${args.alt}`)
+    const alt = { id: 'hub-alt', label: 'fastify-sse-hub (alt build)', kind: 'ours', script: 'hub.mjs', env: { BENCH_HUB_ROOT: args.alt }, root: args.alt }
+    contenders = [contenders[0], alt, ...contenders.slice(1)]
+  }
+  if (args.cells) cells = CELLS.filter((cell) => args.cells.includes(cell.id))
+  if (args.contenders) contenders = contenders.filter((c) => args.contenders.includes(c.id))
+
+  const env = {}
+  let redis
+  if (contenders.some((c) => c.id === 'hub-redis')) {
+    redis = await startRedis()
+    if (redis.skip) {
+      notes.push(redis.skip)
+      contenders = contenders.filter((c) => c.id !== 'hub-redis')
+    } else {
+      env.BENCH_REDIS_URL = redis.url
+    }
+  }
+
+  const started = new Date()
+  // The commit and lib/ state the dist/ being measured was built from (npm run bench builds first).
+  const commit = gitCommit()
+  const loadBefore = loadavg()
+  console.log(`fastify-sse-hub bench: ${cells.length} cell(s) x ${reps} rep(s) x ${contenders.length} contender(s); load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`)
+  if (loadBefore[0] > 1.5) console.log(`note: the machine is busy (load average ${loadBefore[0].toFixed(2)} on ${cpus().length} cores): expect noisy figures`)
+  for (const note of notes) console.log(`note: ${note}`)
+
+  const runs = []
+  try {
+    for (const cell of cells) {
+      for (let rep = 0; rep < reps; rep++) {
+        const order = contenders.map((_, i) => contenders[(i + rep) % contenders.length])
+        for (const contender of order) {
+          const t0 = Date.now()
+          const result = await runOne(contender, cell, env)
+          runs.push({ cell: cell.id, rep, contender: contender.id, ...result })
+          const summary = !result.ok
+            ? `FAILED: ${result.error}`
+            : cell.mode === 'idle'
+              ? `accept ${fmt(result.acceptMs)} ms, ${fmt(result.rssPerConnKiB, 1)} KiB/conn`
+              : `${fmt(result.deliveriesPerSec)} deliveries/s, p50 ${fmt(result.p50Ms, 1)} ms, p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.serverCpuNsPerDelivery)} ns CPU/delivery`
+          console.log(`  ${cell.id} rep ${rep + 1} ${contender.id.padEnd(15)} ${summary} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
+          await sleep(250)
+        }
+      }
+    }
+  } finally {
+    if (redis?.child) redis.child.kill('SIGKILL')
+  }
+
+  let micro
+  if (args.micro && !args.quick) {
+    const [cmd, ...pin] = hasTaskset ? ['taskset', '-c', SERVER_CORE, process.execPath] : [process.execPath]
+    const result = spawnSync(cmd, [...pin, 'micro.mjs', '--json'], { cwd: BENCH, encoding: 'utf8', timeout: 180_000 })
+    if (result.status === 0) micro = JSON.parse(result.stdout.trim().split('\n').pop())
+    else notes.push(`micro-benchmarks failed: ${result.stderr.slice(-300)}`)
+  }
+
+  const results = {
+    commit,
+    date: started.toISOString(),
+    durationSec: (Date.now() - started.getTime()) / 1000,
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, pinned: hasTaskset, loadBefore, loadAfter: loadavg() },
+    versions: Object.fromEntries(['fastify', 'better-sse', '@fastify/sse', 'fastify-sse-v2'].map((name) => [name, versionOf(name)])),
+    quick: args.quick,
+    reps,
+    cells,
+    contenders,
+    notes,
+    runs,
+    micro
+  }
+  const out = args.out ?? join(BENCH, 'results', args.quick ? 'quick.json' : 'latest.json')
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
+  const report = writeReport(results, { docs: args.docs && !args.quick, root: ROOT })
+  console.log('\n' + report.summary)
+  console.log(`\nresults: ${out}${report.wrote.length > 0 ? '; ' + report.wrote.join(', ') : ''} (${results.durationSec.toFixed(0)} s)`)
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}

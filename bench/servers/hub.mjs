@@ -1,0 +1,35 @@
+// fastify-sse-hub with its default in-memory store: validation, ids, replay history,
+// heartbeats and the backlog bound all on, as an application would run it.
+// BENCH_HUB_ROOT=/path/to/another/checkout loads the plugin built there instead (A/B runs);
+// BENCH_HUB_STORE=redis uses the Redis store (hub-redis.mjs) against BENCH_REDIS_URL.
+import Fastify from 'fastify'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { EVENT_NAME, makeData } from '../common/payload.mjs'
+import { addControlRoutes, listenFastify, rootRequire } from '../common/server-kit.mjs'
+
+const pluginRequire = process.env.BENCH_HUB_ROOT ? createRequire(join(process.env.BENCH_HUB_ROOT, 'package.json')) : rootRequire
+const fastifySse = pluginRequire('./dist/index.js')
+const { Type } = pluginRequire('@sinclair/typebox')
+
+const app = Fastify({ logger: false })
+await app.register(fastifySse, {
+  events: {
+    [EVENT_NAME]: Type.Object({ s: Type.Integer({ minimum: 0 }), t: Type.String(), p: Type.String() })
+  },
+  history: 1000,
+  heartbeat: 15000,
+  maxBufferedBytes: 1 << 20,
+  store: process.env.BENCH_HUB_STORE === 'redis'
+    ? pluginRequire('./dist/redis.js').redisStore({ url: process.env.BENCH_REDIS_URL, keyPrefix: `bench-${process.pid}` })
+    : undefined
+})
+
+app.get('/events', (request, reply) => reply.sse())
+
+addControlRoutes(app, {
+  connections: () => app.sse.stats().connections,
+  publish: (seq, size) => app.sse.publish({ event: EVENT_NAME, data: makeData(seq, size) })
+})
+
+await listenFastify(app)

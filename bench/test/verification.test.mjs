@@ -1,0 +1,38 @@
+// The load generator must fail a run in which any client misses, repeats or reorders an event.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const fixture = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url))
+const load = fileURLToPath(new URL('../load.mjs', import.meta.url))
+
+async function runAgainst (mode) {
+  const server = spawn(process.execPath, [fixture, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    const port = await new Promise((resolve, reject) => {
+      server.stdout.once('data', (chunk) => resolve(JSON.parse(String(chunk)).port))
+      server.once('exit', reject)
+    })
+    const config = { port, clients: 10, events: 50, size: 64, warm: 5, deliverTimeoutMs: 5000, connectTimeoutMs: 5000 }
+    const { stdout } = await promisify(execFile)(process.execPath, [load, JSON.stringify(config)], { timeout: 30_000 })
+    return JSON.parse(stdout)
+  } finally {
+    server.kill()
+  }
+}
+
+test('a faithful server passes', async () => {
+  const result = await runAgainst('none')
+  assert.equal(result.ok, true)
+  assert.equal(result.deliveries, 500)
+})
+
+for (const [mode, message] of [['drop', /event 12 missing/], ['repeat', /event 12 repeated or out of order/], ['reorder', /event 12 missing \(got 13\)/]]) {
+  test(`a ${mode} fails the run`, async () => {
+    const result = await runAgainst(mode)
+    assert.equal(result.ok, false)
+    assert.match(result.error, message)
+  })
+}
