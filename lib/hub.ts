@@ -6,8 +6,7 @@ import type { Http2Session } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
 import type { SseResolvedOptions } from './options'
-import { RESERVED_EVENT } from './options'
-import { encodeComment, encodeEvent, encodeIdOnly, encodeRetry } from './protocol/encode'
+import { encodeComment, encodeEvent, encodeIdOnly, encodeRetry, RESET_EVENT } from './protocol/encode'
 import { checkField, EventChecker } from './schemas'
 import type { SseReplay, SseStore, SseStoredEvent } from './store/types'
 import { LiveStream, type SseResponse, type StreamOwner } from './stream'
@@ -29,8 +28,16 @@ export class Hub implements SseHub, StreamOwner {
   private readonly frames = new WeakMap<SseStoredEvent, Buffer>()
   /** Events delivered in this turn of the event loop, written together at its end. */
   private batch: SseStoredEvent[] = []
+  private batchByTopic = new Map<string, { streams: Set<LiveStream>, events: SseStoredEvent[] }>()
   private published = 0
   private dropped = 0
+  private closing = false
+  turn = 0
+  private turnScheduled = false
+  private readonly nextTurn = (): void => {
+    this.turn++
+    this.turnScheduled = false
+  }
 
   private readonly log: FastifyBaseLogger
 
@@ -79,15 +86,25 @@ export class Hub implements SseHub, StreamOwner {
     return this.byTopic.get(topic)?.size ?? 0
   }
 
+  markTurn (): void {
+    if (this.turnScheduled) return
+    this.turnScheduled = true
+    setImmediate(this.nextTurn)
+  }
+
   /** `reply.sse()`: sends the headers at once and attaches the stream to its topics. */
-  open (request: FastifyRequest, reply: FastifyReply, options: SseStreamOptions = {}): LiveStream {
-    const topics = checkTopics(options.topics)
+  open (request: FastifyRequest, reply: FastifyReply, options: SseStreamOptions | undefined): LiveStream {
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new FST_SSE_INVALID_FIELD('reply.sse() takes an options object { topics? }')
+    }
+    const topics = checkTopics(options?.topics)
     const lastEventId = readLastEventId(request)
     const res = reply.raw as SseResponse
+    // Before anything is registered: a header Node refuses throws here, and Fastify answers it.
+    if (!res.destroyed) res.writeHead(200, streamHeaders(reply, request.raw.httpVersionMajor >= 2))
     reply.hijack()
     const stream = new LiveStream(this, res, topics, lastEventId)
     if (stream.ended) return stream
-    res.writeHead(200, streamHeaders(reply, request.raw.httpVersionMajor >= 2))
     this.streams.add(stream)
     for (const topic of topics) {
       let streams = this.byTopic.get(topic)
@@ -102,6 +119,8 @@ export class Hub implements SseHub, StreamOwner {
       (res as ServerResponse).flushHeaders()
       this.replay(stream, lastEventId)
     }
+    // Opened while the app closes (an async handler that was still working): ended at once.
+    if (this.closing) stream.end('shutdown')
     return stream
   }
 
@@ -120,6 +139,7 @@ export class Hub implements SseHub, StreamOwner {
    * before Node 24 nothing else closes them unless `forceCloseConnections` is set.
    */
   endAll (): void {
+    this.closing = true
     const sessions = new Set<Http2Session>()
     for (const stream of this.streams) {
       const session = stream.http2Session
@@ -174,7 +194,7 @@ export class Hub implements SseHub, StreamOwner {
     const frames: Buffer[] = []
     if (replay.reset !== undefined) {
       const data = JSON.stringify({ lastEventId, reason: replay.reset.reason })
-      frames.push(Buffer.from(encodeEvent(replay.reset.id, RESERVED_EVENT, data)))
+      frames.push(Buffer.from(encodeEvent(replay.reset.id, RESET_EVENT, data)))
     }
     let after = replay.after
     for (const event of replay.events) {
@@ -185,30 +205,30 @@ export class Hub implements SseHub, StreamOwner {
   }
 
   private deliver (event: SseStoredEvent): void {
-    if (!this.byTopic.has(event.topic)) return
+    const streams = this.byTopic.get(event.topic)
+    if (streams === undefined) return
     // A nextTick queued from a microtask runs once every pending microtask has: so a loop of
     // `await publish()` coalesces into one write per client, before the event loop moves on.
     if (this.batch.length === 0) queueMicrotask(() => process.nextTick(() => this.flush()))
     this.batch.push(event)
+    const group = this.batchByTopic.get(event.topic)
+    if (group === undefined) this.batchByTopic.set(event.topic, { streams, events: [event] })
+    else group.events.push(event)
   }
 
   /**
    * Writes the events of this turn: one buffer per topic shared by every single-topic stream,
    * so each client gets one write however many events were published.
    */
-  private flush (): void {
+  flush (): void {
+    if (this.batch.length === 0) return
     const batch = this.batch
+    const groups = this.batchByTopic
     this.batch = []
-    const eventsByTopic = new Map<string, SseStoredEvent[]>()
-    for (const event of batch) {
-      const events = eventsByTopic.get(event.topic)
-      if (events === undefined) eventsByTopic.set(event.topic, [event])
-      else events.push(event)
-    }
+    this.batchByTopic = new Map()
     let oneByOne: Set<LiveStream> | undefined
-    for (const [topic, events] of eventsByTopic) {
-      const streams = this.byTopic.get(topic)
-      if (streams === undefined) continue
+    // The topic's streams as they were at delivery: a set emptied since is simply empty.
+    for (const { streams, events } of groups.values()) {
       let joined: Buffer | undefined
       for (const stream of streams) {
         if (stream.direct) {

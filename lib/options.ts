@@ -1,6 +1,7 @@
 // Registration options: defaults, and the checks that run once when the plugin registers.
 import { KindGuard } from '@sinclair/typebox'
 import { FST_SSE_INVALID_OPTION } from './errors'
+import { RESET_EVENT } from './protocol/encode'
 import { describe, type SseEventSchemas } from './schemas'
 import type { SseStore } from './store/types'
 
@@ -28,7 +29,6 @@ export interface SseResolvedOptions {
   store: SseStore | undefined
 }
 
-export const RESERVED_EVENT = 'sse-reset'
 const MAX_TIMER_MS = 2_147_483_647 // setTimeout's largest delay
 const MAX_HISTORY = 16_777_216
 const STORE_METHODS = ['open', 'append', 'newestId', 'replay', 'close'] as const
@@ -69,7 +69,7 @@ function checkEvents (events: unknown): SseEventSchemas | undefined {
     throw new FST_SSE_INVALID_OPTION('events', `must map event names to TypeBox schemas, got ${describe(events)}`)
   }
   for (const [name, schema] of Object.entries(events)) {
-    if (name === '' || /[\r\n\0]/.test(name) || name === RESERVED_EVENT) {
+    if (name === '' || /[\r\n\0]/.test(name) || name === RESET_EVENT) {
       throw new FST_SSE_INVALID_OPTION('events', `cannot declare the event name ${JSON.stringify(name)} (empty, CR/LF/NUL, or reserved)`)
     }
     if (!KindGuard.IsSchema(schema)) {

@@ -2,7 +2,7 @@
 import { type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox/compiler'
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_UNKNOWN_EVENT } from './errors'
-import { hasLineBreakOrNul } from './protocol/encode'
+import { hasLineBreakOrNul, RESET_EVENT } from './protocol/encode'
 
 export type SseEventSchemas = Record<string, TSchema>
 
@@ -35,6 +35,9 @@ export class EventChecker {
   /** Checks name and payload and returns the payload's JSON text, or throws a coded error. */
   serialize (event: unknown, data: unknown): string {
     checkField('event name', event)
+    if (event === RESET_EVENT) {
+      throw new FST_SSE_INVALID_FIELD(`the event name "${RESET_EVENT}" is reserved: the hub sends it when a client cannot resume`)
+    }
     if (this.validators !== undefined) {
       const validator = this.validators.get(event)
       if (validator === undefined) {

@@ -12,6 +12,12 @@ export type SseResponse = ServerResponse | Http2ServerResponse
 export interface StreamOwner {
   readonly checker: EventChecker
   readonly maxBufferedBytes: number
+  /** Advances once per turn of the event loop in which anything was written. */
+  readonly turn: number
+  /** Called on every write, so that `turn` advances after this one. */
+  markTurn (): void
+  /** Writes the events published so far, before a stream ends. */
+  flush (): void
   detach (stream: LiveStream, reason: SseCloseReason): void
 }
 
@@ -30,6 +36,9 @@ export class LiveStream implements SseStream {
   skipUpTo = 0
   /** Non-null while a replay is being read: writes wait here, in order. */
   queue: QueuedWrite[] | null = null
+  /** The owner's turn of the last write, and the bytes written in it: they cannot have drained. */
+  private turn = -1
+  private turnBytes = 0
 
   private readonly owner: StreamOwner
   private readonly res: SseResponse
@@ -91,6 +100,7 @@ export class LiveStream implements SseStream {
     }
     const json = this.owner.checker.serialize(message.event, message.data)
     this.assertOpen('send')
+    this.owner.flush() // events published before this send go out before it
     this.write(encodeEvent(undefined, message.event, json))
   }
 
@@ -99,6 +109,7 @@ export class LiveStream implements SseStream {
       throw new FST_SSE_INVALID_FIELD('comment text must be a string without CR, LF or NUL')
     }
     this.assertOpen('comment')
+    this.owner.flush()
     this.write(encodeComment(text))
   }
 
@@ -113,13 +124,20 @@ export class LiveStream implements SseStream {
       return
     }
     if (this.reason !== undefined) return
-    // Checked before writing: what is still unsent from earlier writes is what the client has
-    // not read, so one large burst never drops a client that keeps up.
-    if (this.backlog.writableLength > this.owner.maxBufferedBytes) {
+    // What is still unsent from earlier turns is what the client has not read; bytes written in
+    // this turn had no chance to drain, so a large burst or replay never drops a client that keeps up.
+    const owner = this.owner
+    owner.markTurn()
+    if (this.turn !== owner.turn) {
+      this.turn = owner.turn
+      this.turnBytes = 0
+    }
+    if (this.backlog.writableLength - this.turnBytes > owner.maxBufferedBytes) {
       this.end('slow')
       return
     }
     (this.res as ServerResponse).write(chunk)
+    this.turnBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
     this.wrote = true
   }
 
@@ -163,8 +181,12 @@ export class LiveStream implements SseStream {
   /** Ends the stream for `reason`; a client with an unsent backlog is cut off, not waited for. */
   end (reason: SseCloseReason): void {
     if (this.reason !== undefined) return
+    // Events published before close() still reach this client.
+    if (reason !== 'slow') this.owner.flush()
+    const stale = this.backlog.writableLength - (this.turn === this.owner.turn ? this.turnBytes : 0)
     this.finish(reason)
-    if (reason === 'slow' || this.backlog.writableLength > 0) this.res.destroy()
+    // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
+    if (reason === 'slow' || (reason === 'shutdown' && stale > 0)) this.res.destroy()
     else this.res.end()
   }
 

@@ -91,13 +91,13 @@ test('topics must be a non-empty array of valid names', async (t) => {
       const kind = (request.params as { kind: string }).kind
       const topics = ({ empty: [], string: 'a', blank: [''], crlf: ['a\r\nb'], number: [1] } as Record<string, unknown>)[kind]
       try {
-        reply.sse({ topics: topics as string[] })
+        reply.sse(kind === 'null' ? null as never : kind === 'text' ? 'a' as never : { topics: topics as string[] })
       } catch (err) {
         return reply.code(500).send({ code: (err as { code: string }).code })
       }
     })
   })
-  for (const kind of ['empty', 'string', 'blank', 'crlf', 'number']) {
+  for (const kind of ['empty', 'string', 'blank', 'crlf', 'number', 'null', 'text']) {
     const response = await fetch(`${url}/bad/${kind}`)
     t.equal(response.status, 500, kind)
     t.same(await response.json(), { code: 'FST_SSE_INVALID_FIELD' }, kind)
@@ -139,4 +139,35 @@ test('returning something else after reply.sse() gets Fastify\'s usual already-s
   t.teardown(() => client.close())
   await client.until(() => client.items.length > 0, 'the priming frame')
   t.same(warnings, ['FST_ERR_REP_ALREADY_SENT'])
+})
+
+test('a header Node refuses fails before the stream exists: Fastify answers the error, nothing leaks', async (t) => {
+  const { app, url } = await listen(t, {}, (app) => {
+    app.get('/events', (_request, reply) => {
+      reply.header('x-name', '✓')
+      return reply.sse()
+    })
+  })
+  const response = await fetch(`${url}/events`)
+  t.equal(response.status, 500)
+  t.equal(((await response.json()) as { code: string }).code, 'ERR_INVALID_CHAR')
+  t.equal(app.sse.stats().connections, 0)
+})
+
+test('reply.sse() twice on one reply throws on the second call; the first stream is unaffected', async (t) => {
+  let second: unknown
+  const { app, port } = await listen(t, {}, (app) => {
+    app.get('/events', (_request, reply) => {
+      const stream = reply.sse()
+      try { reply.sse() } catch (err) { second = err }
+      return stream
+    })
+  })
+  const client = new RawSseClient(port, '/events')
+  t.teardown(() => client.close())
+  await client.until(() => client.items.length > 0, 'the priming frame')
+  t.match(second, { code: 'ERR_HTTP_HEADERS_SENT' })
+  t.equal(app.sse.stats().connections, 1)
+  await app.sse.publish({ event: 'still', data: 'works' })
+  await client.eventCount(1)
 })

@@ -49,6 +49,7 @@ test('bad input is refused with a code, and nothing is stored or sent', async (t
     [{ event: 'user-count', data: { count: 1 }, topic: ['a'] }, 'FST_SSE_INVALID_FIELD', /got an array/],
     [{ event: 'user-count', data: { count: 1 }, topic: 'a\0b' }, 'FST_SSE_INVALID_FIELD'],
     [{ event: 'user-count', data: { count: 1 }, id: 'x' }, 'FST_SSE_INVALID_FIELD', /assigns ids/],
+    [{ event: 'sse-reset', data: { lastEventId: 'x', reason: 'unknown' } }, 'FST_SSE_INVALID_FIELD', /"sse-reset" is reserved/],
     [null, 'FST_SSE_INVALID_FIELD'],
     ['user-count', 'FST_SSE_INVALID_FIELD']
   ]
@@ -67,6 +68,7 @@ test('without an events map: any name, any JSON data; unserialisable data is ref
   const client = await primed(t, port)
   await app.sse.publish({ event: 'anything', data: [1, 'two', { three: null }] })
   await app.sse.publish({ event: 'text', data: 'multi\nline' })
+  await t.rejects(app.sse.publish({ event: 'sse-reset', data: {} }), { code: 'FST_SSE_INVALID_FIELD', message: /reserved/ }, 'no spoofed resets')
   await t.rejects(app.sse.publish({ event: 'x', data: undefined }), { code: 'FST_SSE_INVALID_DATA', message: /not JSON-serialisable \(undefined\)/ })
   await t.rejects(app.sse.publish({ event: 'x', data: 10n }), { code: 'FST_SSE_INVALID_DATA', message: /BigInt/ })
   const circular: Record<string, unknown> = {}
@@ -121,15 +123,31 @@ test('a burst published in one turn reaches every client complete and in order',
   }
 })
 
-test('a stream closed right after a publish, before the flush, is skipped', async (t) => {
+test('close() right after publish or send: the events are written first, then the stream ends', async (t) => {
   const streams: import('../lib/index').SseStream[] = []
   const { app, port } = await listen(t, {}, (app) => {
     app.get('/events', (_request, reply) => { streams.push(reply.sse({ topics: ['solo'] })) })
   })
   const c = await primed(t, port)
-  const published = app.sse.publish({ event: 'e', data: 1, topic: 'solo' })
+  await app.sse.publish({ event: 'e', data: 'published', topic: 'solo' })
+  streams[0].send({ event: 'e', data: 'sent' })
   streams[0].close()
-  await published
   await c.until(() => c.ended, 'the end of the response')
+  t.same(c.events.map((e) => e.data), ['"published"', '"sent"'])
+  t.equal(c.response?.headers['transfer-encoding'], 'chunked')
+  t.ok(c.body.length > 0 && !c.socket.destroyed, 'ended cleanly, not reset')
+})
+
+test('a stream whose connection is destroyed right after a publish is skipped by the fan-out', async (t) => {
+  const raws: import('node:http').ServerResponse[] = []
+  const { app, port } = await listen(t, {}, (app) => {
+    app.get('/events', (_request, reply) => { reply.sse({ topics: ['solo'] }); raws.push(reply.raw) })
+  })
+  const c = await primed(t, port)
+  const published = app.sse.publish({ event: 'e', data: 1, topic: 'solo' })
+  raws[0].destroy()
+  await published
+  await c.closed()
   t.equal(c.events.length, 0)
+  t.equal(app.sse.count('solo'), 0)
 })

@@ -55,3 +55,33 @@ test('close() with no stream open', async (t) => {
   await app.close()
   t.equal(app.sse.stats().connections, 0)
 })
+
+test('a stream opened by an async handler while the app closes is ended at once: close never hangs', async (t) => {
+  let release = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  let arrived = () => {}
+  const inHandler = new Promise<void>((resolve) => { arrived = resolve })
+  const opened: SseStream[] = []
+  const app = Fastify()
+  await app.register(fastifySse)
+  app.get('/events', async (_request, reply) => {
+    arrived()
+    await gate
+    opened.push(reply.sse())
+  })
+  let preCloseDone = () => {}
+  const afterPreClose = new Promise<void>((resolve) => { preCloseDone = resolve })
+  app.addHook('preClose', async () => { preCloseDone() }) // runs after the plugin's own
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const client = new RawSseClient((app.server.address() as { port: number }).port, '/events')
+  t.teardown(() => client.close())
+  await inHandler
+  const started = process.hrtime.bigint()
+  const closing = app.close()
+  await afterPreClose
+  release()
+  await closing
+  const ms = Number(process.hrtime.bigint() - started) / 1e6
+  t.ok(ms < 1000, `closed in ${ms.toFixed(0)} ms`)
+  t.equal(await opened[0].closed, 'shutdown')
+})

@@ -1,5 +1,8 @@
 // The SSE wire format (WHATWG HTML, "Server-sent events"), written here and nowhere else.
 
+/** The event a stream receives first when it cannot resume exactly; reserved. */
+export const RESET_EVENT = 'sse-reset'
+
 /** True when `text` holds a character that would end or corrupt an SSE field line. */
 export function hasLineBreakOrNul (text: string): boolean {
   return text.includes('\n') || text.includes('\r') || text.includes('\0')
