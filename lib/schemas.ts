@@ -4,7 +4,11 @@ import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_UNKNOWN_EVENT } from './errors'
 import { hasLineBreakOrNul, RESET_EVENT } from './protocol/encode'
 
-export type SseEventSchemas = Record<string, TSchema>
+/**
+ * Event name -> TypeBox schema. Matched by shape (every TypeBox schema type carries `static`),
+ * so the CommonJS and ESM builds of TypeBox both fit, whichever one the app's TypeScript loads.
+ */
+export type SseEventSchemas = Record<string, { static: unknown }>
 
 /** Throws FST_SSE_INVALID_FIELD unless `value` can be an event name or a topic. */
 export function checkField (what: string, value: unknown): asserts value is string {
@@ -29,7 +33,7 @@ export class EventChecker {
   constructor (schemas: SseEventSchemas | undefined) {
     if (schemas === undefined) return
     this.validators = new Map()
-    for (const name of Object.keys(schemas)) this.validators.set(name, TypeCompiler.Compile(schemas[name]))
+    for (const name of Object.keys(schemas)) this.validators.set(name, TypeCompiler.Compile(schemas[name] as TSchema))
   }
 
   /** Checks name and payload and returns the payload's JSON text, or throws a coded error. */

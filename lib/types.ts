@@ -1,5 +1,4 @@
 // Public types: the event map users augment, and the shapes of streams, messages and stats.
-import type { Static, TSchema } from '@sinclair/typebox'
 
 /**
  * Augment to type your events (the map you pass as `events`):
@@ -11,7 +10,7 @@ export interface SseEvents {}
 /** Event name -> data type. */
 export type SseEventMap<Schemas = SseEvents> = keyof Schemas extends never
   ? Record<string, unknown>
-  : { [K in keyof Schemas]: Schemas[K] extends infer S extends TSchema ? Static<S> : never }
+  : { [K in keyof Schemas]: Schemas[K] extends { static: infer Data } ? Data : never }
 
 export type SseEventName = keyof SseEventMap & string
 
