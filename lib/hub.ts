@@ -2,7 +2,6 @@
 // it fans out to, by topic.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
-import type { Http2Session } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
 import type { SseResolvedOptions } from './options'
@@ -135,18 +134,12 @@ export class Hub implements SseHub, StreamOwner {
   }
 
   /**
-   * preClose: ends every stream so the server can close. HTTP/2 sessions are closed too:
-   * before Node 24 nothing else closes them unless `forceCloseConnections` is set.
+   * preClose: ends every stream, and its connection, so the server can close. HTTP/2 sessions
+   * are closed too: before Node 24 nothing else closes them unless `forceCloseConnections` is set.
    */
   endAll (): void {
     this.closing = true
-    const sessions = new Set<Http2Session>()
-    for (const stream of this.streams) {
-      const session = stream.http2Session
-      if (session !== undefined) sessions.add(session)
-      stream.end('shutdown')
-    }
-    for (const session of sessions) session.close()
+    for (const stream of this.streams) stream.end('shutdown')
   }
 
   async close (): Promise<void> {

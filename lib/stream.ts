@@ -1,5 +1,6 @@
 // One client: its response, writes with a bounded backlog, replay queueing, and how it ends.
 import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Http2ServerResponse, Http2Session } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STREAM_CLOSED } from './errors'
 import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode'
@@ -186,8 +187,17 @@ export class LiveStream implements SseStream {
     const stale = this.backlog.writableLength - (this.turn === this.owner.turn ? this.turnBytes : 0)
     this.finish(reason)
     // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
-    if (reason === 'slow' || (reason === 'shutdown' && stale > 0)) this.res.destroy()
-    else this.res.end()
+    if (reason === 'slow' || (reason === 'shutdown' && stale > 0)) {
+      this.res.destroy()
+      return
+    }
+    this.res.end()
+    if (reason !== 'shutdown') return
+    // The server is closing: its connection goes too, once the response is out (an HTTP/1.1
+    // keep-alive socket idle only after close() began would otherwise hold the server open).
+    const session = this.http2Session
+    if (session !== undefined) session.close()
+    else (this.res.socket as Socket).end()
   }
 
   private finish (reason: SseCloseReason): void {

@@ -84,4 +84,6 @@ test('a stream opened by an async handler while the app closes is ended at once:
   const ms = Number(process.hrtime.bigint() - started) / 1e6
   t.ok(ms < 1000, `closed in ${ms.toFixed(0)} ms`)
   t.equal(await opened[0].closed, 'shutdown')
+  await client.closed()
+  t.pass('its connection was closed too')
 })
