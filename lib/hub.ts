@@ -31,6 +31,9 @@ export class Hub implements SseHub, StreamOwner {
   private published = 0
   private dropped = 0
   private closing = false
+  /** The first frame of new streams, encoded once per newest id. */
+  private primedId = ''
+  private primingFrame = Buffer.alloc(0)
   turn = 0
   private turnScheduled = false
   private readonly nextTurn = (): void => {
@@ -156,7 +159,11 @@ export class Hub implements SseHub, StreamOwner {
       this.storeUnavailable(stream, err)
       return
     }
-    stream.writeWithHeaders(encodeIdOnly(id, this.retry))
+    if (id !== this.primedId) {
+      this.primedId = id
+      this.primingFrame = Buffer.from(encodeIdOnly(id, this.retry))
+    }
+    stream.writeWithHeaders(this.primingFrame)
   }
 
   private replay (stream: LiveStream, lastEventId: string): void {
@@ -258,8 +265,10 @@ export class Hub implements SseHub, StreamOwner {
   }
 }
 
+const DEFAULT_TOPICS: readonly string[] = Object.freeze([DEFAULT_TOPIC])
+
 function checkTopics (topics: unknown): readonly string[] {
-  if (topics === undefined) return [DEFAULT_TOPIC]
+  if (topics === undefined) return DEFAULT_TOPICS
   if (!Array.isArray(topics) || topics.length === 0) {
     throw new FST_SSE_INVALID_FIELD('`topics` must be a non-empty array of topic names')
   }
@@ -276,9 +285,12 @@ function readLastEventId (request: FastifyRequest): string | undefined {
 }
 
 function streamHeaders (reply: FastifyReply, http2: boolean): Record<string, string | number | string[]> {
-  const headers = { ...reply.getHeaders() } as Record<string, string | number | string[]>
-  delete headers['content-length']
-  delete headers['transfer-encoding']
+  // getHeaders() returns a fresh object: ours to change.
+  const headers = reply.getHeaders() as Record<string, string | number | string[]>
+  if ('content-length' in headers || 'transfer-encoding' in headers) {
+    delete headers['content-length']
+    delete headers['transfer-encoding']
+  }
   headers['content-type'] = 'text/event-stream; charset=utf-8'
   headers['cache-control'] = 'no-cache, no-transform'
   headers['x-accel-buffering'] = 'no'
