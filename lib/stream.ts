@@ -181,9 +181,10 @@ export class LiveStream implements SseStream {
 
   /** Ends the stream for `reason`; a client with an unsent backlog is cut off, not waited for. */
   end (reason: SseCloseReason): void {
+    // Events published before close() still reach this client (the flush may itself find the
+    // client stalled and drop it: hence the check after it).
+    if (reason !== 'slow' && this.reason === undefined) this.owner.flush()
     if (this.reason !== undefined) return
-    // Events published before close() still reach this client.
-    if (reason !== 'slow') this.owner.flush()
     const stale = this.backlog.writableLength - (this.turn === this.owner.turn ? this.turnBytes : 0)
     this.finish(reason)
     // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
