@@ -125,15 +125,8 @@ export class LiveStream implements SseStream {
       return
     }
     if (this.reason !== undefined) return
-    // What is still unsent from earlier turns is what the client has not read; bytes written in
-    // this turn had no chance to drain, so a large burst or replay never drops a client that keeps up.
-    const owner = this.owner
-    owner.markTurn()
-    if (this.turn !== owner.turn) {
-      this.turn = owner.turn
-      this.turnBytes = 0
-    }
-    if (this.backlog.writableLength - this.turnBytes > owner.maxBufferedBytes) {
+    this.owner.markTurn()
+    if (this.unsentFromEarlierTurns() > this.owner.maxBufferedBytes) {
       this.end('slow')
       return
     }
@@ -185,7 +178,7 @@ export class LiveStream implements SseStream {
     // client stalled and drop it: hence the check after it).
     if (reason !== 'slow' && this.reason === undefined) this.owner.flush()
     if (this.reason !== undefined) return
-    const stale = this.backlog.writableLength - (this.turn === this.owner.turn ? this.turnBytes : 0)
+    const stale = this.unsentFromEarlierTurns()
     this.finish(reason)
     // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
     if (reason === 'slow' || (reason === 'shutdown' && stale > 0)) {
@@ -208,6 +201,19 @@ export class LiveStream implements SseStream {
     this.owner.detach(this, reason)
     this.resolveClosed?.(reason)
     this.controller?.abort(reason)
+  }
+
+  /**
+   * Bytes the client has not read: what is still unsent from earlier turns of the event loop.
+   * Bytes written in this turn had no chance to drain, so a large burst or replay never counts
+   * against a client that keeps up.
+   */
+  private unsentFromEarlierTurns (): number {
+    if (this.turn !== this.owner.turn) {
+      this.turn = this.owner.turn
+      this.turnBytes = 0
+    }
+    return this.backlog.writableLength - this.turnBytes
   }
 
   private assertOpen (action: string): void {
