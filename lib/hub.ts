@@ -33,7 +33,7 @@ export class Hub implements SseHub, StreamOwner {
   private closing = false
   /** The first frame of new streams, encoded once per newest id. */
   private primedId = ''
-  private primingFrame = Buffer.alloc(0)
+  private primingFrame = ''
   turn = 0
   private turnScheduled = false
   private readonly nextTurn = (): void => {
@@ -103,10 +103,15 @@ export class Hub implements SseHub, StreamOwner {
     const lastEventId = readLastEventId(request)
     const res = reply.raw as SseResponse
     // Before anything is registered: a header Node refuses throws here, and Fastify answers it.
-    if (!res.destroyed) res.writeHead(200, streamHeaders(reply, request.raw.httpVersionMajor >= 2))
+    if (!res.destroyed) res.writeHead(200, streamHeaders(reply, request.raw.httpVersion === '1.1'))
     reply.hijack()
     const stream = new LiveStream(this, res, topics, lastEventId)
     if (stream.ended) return stream
+    // HEAD: the headers, and a response that ends (a keep-alive connection goes on serving).
+    if (request.method === 'HEAD') {
+      stream.end('server')
+      return stream
+    }
     this.streams.add(stream)
     for (const topic of topics) {
       let streams = this.byTopic.get(topic)
@@ -127,7 +132,7 @@ export class Hub implements SseHub, StreamOwner {
   }
 
   detach (stream: LiveStream, reason: SseCloseReason): void {
-    this.streams.delete(stream)
+    if (!this.streams.delete(stream)) return
     if (reason === 'slow') this.dropped++
     for (const topic of stream.topics) {
       const streams = this.byTopic.get(topic) as Set<LiveStream>
@@ -161,7 +166,7 @@ export class Hub implements SseHub, StreamOwner {
     }
     if (id !== this.primedId) {
       this.primedId = id
-      this.primingFrame = Buffer.from(encodeIdOnly(id, this.retry))
+      this.primingFrame = encodeIdOnly(id, this.retry)
     }
     stream.writeWithHeaders(this.primingFrame)
   }
@@ -284,7 +289,8 @@ function readLastEventId (request: FastifyRequest): string | undefined {
   return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : undefined
 }
 
-function streamHeaders (reply: FastifyReply, http2: boolean): Record<string, string | number | string[]> {
+/** `keepAlive`: HTTP/1.1 only (HTTP/2 has no Connection header; Node closes HTTP/1.0 itself). */
+function streamHeaders (reply: FastifyReply, keepAlive: boolean): Record<string, string | number | string[]> {
   // getHeaders() returns a fresh object: ours to change.
   const headers = reply.getHeaders() as Record<string, string | number | string[]>
   if ('content-length' in headers || 'transfer-encoding' in headers) {
@@ -294,6 +300,6 @@ function streamHeaders (reply: FastifyReply, http2: boolean): Record<string, str
   headers['content-type'] = 'text/event-stream; charset=utf-8'
   headers['cache-control'] = 'no-cache, no-transform'
   headers['x-accel-buffering'] = 'no'
-  if (!http2) headers.connection = 'keep-alive'
+  if (keepAlive) headers.connection = 'keep-alive'
   return headers
 }

@@ -1,9 +1,11 @@
 import { test } from 'tap'
 import { connect as connectHttp2 } from 'node:http2'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { Type } from '@sinclair/typebox'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
+import type { SseStream } from '../lib/index'
 
 test('HTTP/1.1: status, SSE headers and the priming id frame go out at once', async (t) => {
   const { port } = await listen(t, { retry: 2500 })
@@ -170,4 +172,57 @@ test('reply.sse() twice on one reply throws on the second call; the first stream
   t.equal(app.sse.stats().connections, 1)
   await app.sse.publish({ event: 'still', data: 'works' })
   await client.eventCount(1)
+})
+
+test('HEAD gets the stream headers and an empty body; the keep-alive connection goes on', async (t) => {
+  let headStream: SseStream | undefined
+  const { app, port } = await listen(t, {}, (app) => {
+    app.get('/events', (request, reply) => {
+      const stream = reply.sse()
+      if (request.method === 'HEAD') headStream = stream
+      return stream
+    })
+  })
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  socket.write('HEAD /events HTTP/1.1\r\nHost: x\r\n\r\nGET /events HTTP/1.1\r\nHost: x\r\n\r\n')
+  let received = ''
+  socket.setEncoding('latin1')
+  for await (const chunk of socket) {
+    received += chunk
+    if (/\r\n\r\n[0-9a-f]+\r\nid: \S+\n\n\r\n$/.test(received)) break
+  }
+  const [head, get] = received.split(/(?=HTTP\/1\.1 200 OK\r\n)/)
+  t.match(head, /^HTTP\/1\.1 200 OK\r\n[^]*content-type: text\/event-stream; charset=utf-8\r\n[^]*\r\n\r\n$/i, 'headers only')
+  t.notMatch(head, /transfer-encoding/i)
+  t.match(get, /transfer-encoding: chunked\r\n\r\n[0-9a-f]+\r\nid: \S+\n\n\r\n$/i, 'the GET behind it is answered with its stream')
+  t.equal(await headStream?.closed, 'server')
+  t.equal(app.sse.stats().connections, 1, 'only the GET stream is open')
+})
+
+test('HTTP/2 HEAD ends at once: headers only, no stream left open', async (t) => {
+  const { app, url } = await listen(t, {}, undefined, { http2: true })
+  const session = connectHttp2(url)
+  t.teardown(() => session.close())
+  const request = session.request({ ':method': 'HEAD', ':path': '/events' })
+  const [headers] = await once(request, 'response') as [Record<string, string>]
+  t.equal(headers['content-type'], 'text/event-stream; charset=utf-8')
+  request.resume()
+  await once(request, 'end')
+  t.equal(app.sse.stats().connections, 0)
+})
+
+test('an HTTP/1.0 client gets the stream without chunked encoding, and no keep-alive', async (t) => {
+  const { app, port } = await listen(t)
+  const client = new RawSseClient(port, '/events', {}, { version: '1.0' })
+  t.teardown(() => client.close())
+  await client.until(() => client.parser.lastEventId !== '', 'the priming frame')
+  t.equal(client.response!.headers['transfer-encoding'], undefined)
+  t.equal(client.response!.headers.connection, 'close')
+  const { id } = await app.sse.publish({ event: 'old', data: 1 })
+  await client.eventCount(1)
+  t.match(client.body, new RegExp(`^id: \\S+\\n\\nid: ${id}\\nevent: old\\ndata: 1\\n\\n$`))
+  await app.close()
+  await client.closed()
+  t.ok(client.ended, 'the body ends with the connection')
 })

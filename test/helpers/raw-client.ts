@@ -21,10 +21,10 @@ export class RawSseClient {
   private chunked = Buffer.alloc(0)
   private waiters: Array<() => void> = []
 
-  constructor (port: number, path: string, headers: Record<string, string> = {}, options: { read?: boolean } = {}) {
+  constructor (port: number, path: string, headers: Record<string, string> = {}, options: { read?: boolean, version?: '1.0' | '1.1' } = {}) {
     this.parser = new SseParser((item) => this.items.push(item))
     this.socket = connect(port, '127.0.0.1')
-    const lines = [`GET ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Accept: text/event-stream']
+    const lines = [`GET ${path} HTTP/${options.version ?? '1.1'}`, 'Host: 127.0.0.1', 'Accept: text/event-stream']
     for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`)
     this.socket.write(lines.join('\r\n') + '\r\n\r\n')
     if (options.read === false) this.socket.pause()
