@@ -103,7 +103,7 @@ export class Hub implements SseHub, StreamOwner {
     const lastEventId = readLastEventId(request)
     const res = reply.raw as SseResponse
     // Before anything is registered: a header Node refuses throws here, and Fastify answers it.
-    if (!res.destroyed) res.writeHead(200, streamHeaders(reply, request.raw.httpVersion === '1.1'))
+    if (!res.destroyed) res.writeHead(200, streamHeaders(reply, res, request.raw.httpVersion === '1.1'))
     reply.hijack()
     const stream = new LiveStream(this, res, topics, lastEventId)
     if (stream.ended) return stream
@@ -290,12 +290,15 @@ function readLastEventId (request: FastifyRequest): string | undefined {
 }
 
 /** `keepAlive`: HTTP/1.1 only (HTTP/2 has no Connection header; Node closes HTTP/1.0 itself). */
-function streamHeaders (reply: FastifyReply, keepAlive: boolean): Record<string, string | number | string[]> {
-  // getHeaders() returns a fresh object: ours to change.
+function streamHeaders (reply: FastifyReply, res: SseResponse, keepAlive: boolean): Record<string, string | number | string[]> {
+  // getHeaders() returns a fresh object (the reply's and Node's headers): ours to change.
   const headers = reply.getHeaders() as Record<string, string | number | string[]>
   if ('content-length' in headers || 'transfer-encoding' in headers) {
     delete headers['content-length']
     delete headers['transfer-encoding']
+    // Set on Node's response itself, it would survive writeHead(), which merges into those.
+    // (Removing transfer-encoding there would turn chunked encoding off: it is left alone.)
+    if (res.hasHeader('content-length')) res.removeHeader('content-length')
   }
   headers['content-type'] = 'text/event-stream; charset=utf-8'
   headers['cache-control'] = 'no-cache, no-transform'

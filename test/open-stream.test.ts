@@ -34,20 +34,31 @@ test('the priming frame carries the newest id, so a client that drops before any
 })
 
 test('headers already set on the reply are kept; content-length is not', async (t) => {
-  const { port } = await listen(t, {}, (app) => {
+  const { app, port } = await listen(t, {}, (app) => {
     app.addHook('onRequest', async (_request, reply) => { reply.header('access-control-allow-origin', '*') })
     app.get('/events', (_request, reply) => {
       reply.header('x-custom', 'yes').header('content-length', '10')
       return reply.sse()
     })
+    // Set on Node's response directly, they would survive the merge in writeHead().
+    app.get('/raw', (_request, reply) => {
+      reply.raw.setHeader('x-raw', 'yes')
+      reply.raw.setHeader('content-length', '10')
+      return reply.sse()
+    })
   })
-  const client = new RawSseClient(port, '/events')
-  t.teardown(() => client.close())
-  await client.opened()
-  t.equal(client.response!.headers['access-control-allow-origin'], '*')
-  t.equal(client.response!.headers['x-custom'], 'yes')
-  t.equal(client.response!.headers['content-length'], undefined)
-  t.equal(client.response!.headers['transfer-encoding'], 'chunked')
+  for (const path of ['/events', '/raw']) {
+    const client = new RawSseClient(port, path)
+    t.teardown(() => client.close())
+    await client.until(() => client.parser.lastEventId !== '', 'the priming frame')
+    t.equal(client.response!.headers[path === '/raw' ? 'x-raw' : 'x-custom'], 'yes', path)
+    t.equal(client.response!.headers['content-length'], undefined, path)
+    t.equal(client.response!.headers['transfer-encoding'], 'chunked', path)
+    if (path === '/events') t.equal(client.response!.headers['access-control-allow-origin'], '*')
+    const { id } = await app.sse.publish({ event: 'after', data: path })
+    await client.eventCount(1)
+    t.equal(client.events[0].lastEventId, id, `${path}: the stream goes on past the first 10 bytes`)
+  }
 })
 
 test('handlers may return the stream or not, sync or async, without Fastify warnings', async (t) => {
