@@ -103,13 +103,15 @@ export class Hub implements SseHub, StreamOwner {
     const lastEventId = readLastEventId(request)
     const res = reply.raw as SseResponse
     // Before anything is registered: a header Node refuses throws here, and Fastify answers it.
-    if (!res.destroyed) res.writeHead(200, streamHeaders(reply, res, request.raw.httpVersion === '1.1'))
+    if (!res.destroyed) res.writeHead(200, streamHeaders(reply, res, keepsAlive(request, res)))
     reply.hijack()
     const stream = new LiveStream(this, res, topics, lastEventId)
     if (stream.ended) return stream
-    // HEAD: the headers, and a response that ends (a keep-alive connection goes on serving).
+    // HEAD: the headers and no body, and a response that ends (a keep-alive connection goes on
+    // serving). The stream ends once the handler's synchronous part has run, so the handler that
+    // serves GET works unchanged: what it sends meanwhile is discarded, as Node does for HEAD.
     if (request.method === 'HEAD') {
-      stream.end('server')
+      process.nextTick(() => stream.end('server'))
       return stream
     }
     this.streams.add(stream)
@@ -289,7 +291,16 @@ function readLastEventId (request: FastifyRequest): string | undefined {
   return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : undefined
 }
 
-/** `keepAlive`: HTTP/1.1 only (HTTP/2 has no Connection header; Node closes HTTP/1.0 itself). */
+/**
+ * HTTP/1.1 streams say `Connection: keep-alive`, unless Node is to close the connection (the
+ * client asked, or it reached `maxRequestsPerSocket`): then Node says so itself. HTTP/2 has no
+ * Connection header, and HTTP/1.0 closes the connection to end the body.
+ */
+function keepsAlive (request: FastifyRequest, res: SseResponse): boolean {
+  const http1 = res as ServerResponse & { maxRequestsOnConnectionReached?: boolean }
+  return request.raw.httpVersion === '1.1' && http1.shouldKeepAlive && http1.maxRequestsOnConnectionReached !== true
+}
+
 function streamHeaders (reply: FastifyReply, res: SseResponse, keepAlive: boolean): Record<string, string | number | string[]> {
   // getHeaders() returns a fresh object (the reply's and Node's headers): ours to change.
   const headers = reply.getHeaders() as Record<string, string | number | string[]>

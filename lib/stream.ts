@@ -1,5 +1,5 @@
 // One client: its response, writes with a bounded backlog, replay queueing, and how it ends.
-import type { ServerResponse } from 'node:http'
+import { ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STREAM_CLOSED } from './errors'
 import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode'
@@ -146,13 +146,15 @@ export class LiveStream implements SseStream {
    */
   writeWithHeaders (frame: string): void {
     const res = this.res as ServerResponse & Partial<Http1Internals>
-    if (typeof res._header === 'string' && res._headerSent === false && res.chunkedEncoding === true) {
+    // Only for Node's own write(): a wrapper (light-my-request's inject(), a custom response
+    // class) must see the frame, so it goes through res.write().
+    if (res.write === ServerResponse.prototype.write && typeof res._header === 'string' && res._headerSent === false && res.chunkedEncoding === true) {
       res._header += Buffer.byteLength(frame).toString(16) + '\r\n' + frame + '\r\n'
       res.flushHeaders()
       this.wrote = true
       return
     }
-    // HTTP/2, a HEAD request (no body) or an HTTP/1.0 client (no chunked encoding): Node frames it.
+    // HTTP/2, an HTTP/1.0 client (no chunked encoding) or a wrapped write(): Node frames it.
     // The headers are flushed on their own while the socket is corked: one packet still.
     const socket = 'stream' in this.res ? undefined : this.res.socket
     socket?.cork()

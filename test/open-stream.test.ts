@@ -19,6 +19,7 @@ test('HTTP/1.1: status, SSE headers and the priming id frame go out at once', as
   t.equal(headers['x-accel-buffering'], 'no')
   t.equal(headers.connection, 'keep-alive')
   t.match(client.body, /^retry: 2500\nid: [0-9a-z]+-0\n\n$/, 'one frame: retry, then the id that marks the hub start')
+  t.match(client.firstChunk!.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n[0-9a-f]+\r\nretry: 2500\nid: \S+\n\n\r\n$/, 'headers and frame in one packet')
   t.same(client.items.map((i) => i.kind), ['retry', 'id-only'])
   t.equal(client.events.length, 0, 'the priming frame dispatches no event')
 })
@@ -185,12 +186,17 @@ test('reply.sse() twice on one reply throws on the second call; the first stream
   await client.eventCount(1)
 })
 
-test('HEAD gets the stream headers and an empty body; the keep-alive connection goes on', async (t) => {
-  let headStream: SseStream | undefined
+test('HEAD gets the stream headers and an empty body; the handler runs unchanged; the keep-alive connection goes on', async (t) => {
+  const results: Array<{ method: string, reason: string, aborted: boolean }> = []
+  const errors: unknown[] = []
   const { app, port } = await listen(t, {}, (app) => {
     app.get('/events', (request, reply) => {
       const stream = reply.sse()
-      if (request.method === 'HEAD') headStream = stream
+      try {
+        stream.send({ event: 'welcome', data: 'hi' }) // as the guide's handler does
+        stream.comment('hello')
+      } catch (err) { errors.push(err) }
+      stream.closed.then((reason) => results.push({ method: request.method, reason, aborted: stream.signal.aborted }), () => {})
       return stream
     })
   })
@@ -201,26 +207,78 @@ test('HEAD gets the stream headers and an empty body; the keep-alive connection 
   socket.setEncoding('latin1')
   for await (const chunk of socket) {
     received += chunk
-    if (/\r\n\r\n[0-9a-f]+\r\nid: \S+\n\n\r\n$/.test(received)) break
+    if (/event: welcome\ndata: "hi"\n\n\r\n[0-9a-f]+\r\n: hello\n\n\r\n$/.test(received)) break
   }
   const [head, get] = received.split(/(?=HTTP\/1\.1 200 OK\r\n)/)
-  t.match(head, /^HTTP\/1\.1 200 OK\r\n[^]*content-type: text\/event-stream; charset=utf-8\r\n[^]*\r\n\r\n$/i, 'headers only')
-  t.notMatch(head, /transfer-encoding/i)
-  t.match(get, /transfer-encoding: chunked\r\n\r\n[0-9a-f]+\r\nid: \S+\n\n\r\n$/i, 'the GET behind it is answered with its stream')
-  t.equal(await headStream?.closed, 'server')
+  t.match(head, /^HTTP\/1\.1 200 OK\r\n[^]*content-type: text\/event-stream; charset=utf-8\r\n[^]*connection: keep-alive\r\n[^]*\r\n\r\n$/i, 'headers only')
+  t.notMatch(head, /transfer-encoding|content-length/i)
+  t.match(get, /transfer-encoding: chunked\r\n\r\n[0-9a-f]+\r\nid: \S+\n\n\r\n/i, 'the GET behind it is answered with its stream')
+  t.same(errors, [], 'send and comment do not throw while the handler runs')
+  t.same(results, [{ method: 'HEAD', reason: 'server', aborted: true }], 'the HEAD stream has ended')
   t.equal(app.sse.stats().connections, 1, 'only the GET stream is open')
 })
 
-test('HTTP/2 HEAD ends at once: headers only, no stream left open', async (t) => {
-  const { app, url } = await listen(t, {}, undefined, { http2: true })
+test('a client that asks to close gets Connection: close, and the connection closes when the stream ends', async (t) => {
+  const { port } = await listen(t)
+  for (const method of ['HEAD', 'GET']) {
+    const socket = connect(port, '127.0.0.1')
+    t.teardown(() => socket.destroy())
+    socket.write(`${method} /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+    let received = ''
+    socket.setEncoding('latin1')
+    if (method === 'GET') {
+      for await (const chunk of socket) {
+        received += chunk
+        if (/\r\n\r\n[0-9a-f]+\r\nid: \S+\n\n\r\n$/.test(received)) break
+      }
+      t.match(received, /\r\nConnection: close\r\n/i, method)
+      t.notMatch(received, /keep-alive/i, method)
+    } else {
+      for await (const chunk of socket) received += chunk // the server closes the connection
+      t.match(received, /^HTTP\/1\.1 200 OK\r\n[^]*\r\nConnection: close\r\n/i, method)
+      t.match(received, /\r\n\r\n$/, `${method}: no body`)
+    }
+  }
+})
+
+test('HTTP/2 HEAD ends at once: headers only, the stream ended, nothing left open', async (t) => {
+  let head: SseStream | undefined
+  const { app, url } = await listen(t, {}, (app) => {
+    app.get('/events', (_request, reply) => {
+      head = reply.sse()
+      head.send({ event: 'ignored', data: 1 })
+      return head
+    })
+  }, { http2: true })
   const session = connectHttp2(url)
   t.teardown(() => session.close())
   const request = session.request({ ':method': 'HEAD', ':path': '/events' })
   const [headers] = await once(request, 'response') as [Record<string, string>]
   t.equal(headers['content-type'], 'text/event-stream; charset=utf-8')
-  request.resume()
+  let body = ''
+  request.on('data', (chunk: Buffer) => { body += chunk.toString() })
   await once(request, 'end')
+  t.equal(body, '')
+  t.equal(await head?.closed, 'server')
+  t.equal(head?.signal.aborted, true)
   t.equal(app.sse.stats().connections, 0)
+})
+
+test('fastify.inject() sees the whole stream, first frame included', async (t) => {
+  const { app } = await listen(t, { retry: 1000 }, (app) => {
+    app.get('/events', (_request, reply) => {
+      const stream = reply.sse()
+      setImmediate(() => {
+        stream.send({ event: 'one', data: 1 })
+        stream.close()
+      })
+      return stream
+    })
+  })
+  const response = await app.inject({ url: '/events' })
+  t.equal(response.statusCode, 200)
+  t.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8')
+  t.match(response.payload, /^retry: 1000\nid: \S+\n\nevent: one\ndata: 1\n\n$/)
 })
 
 test('an HTTP/1.0 client gets the stream without chunked encoding, and no keep-alive', async (t) => {

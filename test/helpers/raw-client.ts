@@ -15,10 +15,14 @@ export class RawSseClient {
   body = ''
   items: ParsedItem[] = []
   response: RawResponse | undefined
+  /** The bytes of the first read from the socket. */
+  firstChunk: Buffer | undefined
   ended = false
   readonly parser: SseParser
   private head = Buffer.alloc(0)
   private chunked = Buffer.alloc(0)
+  /** Body bytes still expected when the response has a Content-Length. */
+  private lengthLeft = Infinity
   private waiters: Array<() => void> = []
 
   constructor (port: number, path: string, headers: Record<string, string> = {}, options: { read?: boolean, version?: '1.0' | '1.1' } = {}) {
@@ -78,6 +82,7 @@ export class RawSseClient {
   }
 
   private receive (chunk: Buffer): void {
+    this.firstChunk ??= chunk
     if (this.response === undefined) {
       this.head = Buffer.concat([this.head, chunk])
       const end = this.head.indexOf('\r\n\r\n')
@@ -89,10 +94,17 @@ export class RawSseClient {
         headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
       }
       this.response = { status: Number(statusLine.split(' ')[1]), headers }
+      if (headers['content-length'] !== undefined) this.lengthLeft = Number(headers['content-length'])
       chunk = this.head.subarray(end + 4)
     }
-    if (this.response.headers['transfer-encoding'] === 'chunked') this.dechunk(chunk)
-    else this.text(chunk)
+    if (this.response.headers['transfer-encoding'] === 'chunked') {
+      this.dechunk(chunk)
+    } else {
+      // Bytes past a Content-Length are not this response's body.
+      const body = chunk.subarray(0, Math.min(chunk.length, this.lengthLeft))
+      this.lengthLeft -= body.length
+      this.text(body)
+    }
     this.wake()
   }
 
