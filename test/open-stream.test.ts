@@ -241,6 +241,14 @@ test('a client that asks to close gets Connection: close, and the connection clo
   }
 })
 
+test('a connection at maxRequestsPerSocket gets Connection: close, as Node would say', async (t) => {
+  const { port } = await listen(t, {}, undefined, { maxRequestsPerSocket: 1 })
+  const client = new RawSseClient(port, '/events')
+  t.teardown(() => client.close())
+  await client.opened()
+  t.equal(client.response!.headers.connection, 'close')
+})
+
 test('HTTP/2 HEAD ends at once: headers only, the stream ended, nothing left open', async (t) => {
   let head: SseStream | undefined
   const { app, url } = await listen(t, {}, (app) => {
