@@ -162,13 +162,18 @@ export function targets (cells) {
   return list
 }
 
+/** The plugin's own rows stand out in bold. */
+function contenderName (contender) {
+  return contender.kind === 'ours' ? `**${contender.label}**` : contender.label
+}
+
 function burstTable (entry) {
   const lines = [
     '| contender | deliveries/s | × node:http (per repetition, median) | p50 ms | p99 ms | server CPU ns/delivery | load-generator CPU | runs ok |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const row of entry.rows) {
-    const name = row.contender.kind === 'ours' ? `**${row.contender.label}**` : row.contender.label
+    const name = contenderName(row.contender)
     const ratio = entry.ratios.each[row.contender.id]
     lines.push(`| ${name} | ${fmt(row.deliveriesPerSec)} | ${fmt(ratio, 2)} | ${fmt(row.p50Ms, 1)} | ${fmt(row.p99Ms, 1)} | ${fmt(row.cpuNs)} | ${fmt(row.loadCpu * 100)} % | ${row.ok}/${row.runs} |`)
   }
@@ -181,7 +186,7 @@ function idleTable (entry) {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const row of entry.rows) {
-    const name = row.contender.kind === 'ours' ? `**${row.contender.label}**` : row.contender.label
+    const name = contenderName(row.contender)
     const ratio = entry.ratios.each[row.contender.id]
     lines.push(`| ${name} | ${fmt(row.acceptMs)} | ${fmt(row.acceptPerSec)} | ${fmt(row.acceptCpuUs)} | ${fmt(row.rssPerConnKiB, 1)} | ${fmt(row.heapPerConnKiB, 1)} | ${fmt(ratio, 2)} | ${row.ok}/${row.runs} |`)
   }

@@ -1,7 +1,7 @@
 // fastify-sse-hub/client in Node, over undici's EventSource, against real servers on 127.0.0.1.
 import { test, type Test } from 'tap'
 import { Type } from '@sinclair/typebox'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { EventSource } from 'undici'
 import { listen } from './helpers/app'
 import { SseClient, type SseClientOptions, type SseReset, type SseStateChange } from '../lib/client/index'
@@ -254,13 +254,7 @@ test('a server restart: EventSource retries by itself (one `reconnecting`), then
 })
 
 test('data that is not JSON goes to onError, not to the listeners', async (t) => {
-  const { url } = await listen(t, {}, (app) => {
-    app.get('/raw', (_request, reply) => {
-      reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
-      reply.raw.write('event: note\ndata: not json\n\nevent: sse-reset\ndata: {\n\nid: 7\nevent: note\ndata: {"ok":true}\n\n')
-      reply.hijack()
-    })
-  })
+  const { url } = await listen(t, {}, (app) => fixedStream(app, '/raw', 'event: note\ndata: not json\n\nevent: sse-reset\ndata: {\n\nid: 7\nevent: note\ndata: {"ok":true}\n\n'))
   const recorder = new Recorder()
   const sse = recorder.watch(client<Record<never, never>>(t, `${url}/raw`), ['note'])
   await recorder.until(() => recorder.received.length === 1, 'the JSON event')
@@ -274,13 +268,7 @@ test('data that is not JSON goes to onError, not to the listeners', async (t) =>
 })
 
 test('after close() no listener is called, even for events that came in the same chunk', async (t) => {
-  const { url } = await listen(t, {}, (app) => {
-    app.get('/burst', (_request, reply) => {
-      reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
-      reply.raw.write('id: 1\nevent: note\ndata: 1\n\nid: 2\nevent: note\ndata: 2\n\nevent: sse-reset\ndata: {}\n\n')
-      reply.hijack()
-    })
-  })
+  const { url } = await listen(t, {}, (app) => fixedStream(app, '/burst', 'id: 1\nevent: note\ndata: 1\n\nid: 2\nevent: note\ndata: 2\n\nevent: sse-reset\ndata: {}\n\n'))
   const recorder = new Recorder()
   const sse = recorder.watch(client<Record<never, never>>(t, `${url}/burst`), ['note'])
   sse.on('note', () => sse.close())
@@ -385,3 +373,12 @@ test('no EventSource, or a wrong backoff option, is a TypeError that says what t
     t.throws(() => new SseClient('http://127.0.0.1:9/events', { EventSource, backoff: { [name]: value } }), { name: 'TypeError', message }, name)
   }
 })
+
+/** A route that writes `bytes` as an event stream by hand: for what the plugin itself never sends. */
+function fixedStream (app: FastifyInstance, path: string, bytes: string): void {
+  app.get(path, (_request, reply) => {
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
+    reply.raw.write(bytes)
+    reply.hijack()
+  })
+}
