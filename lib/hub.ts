@@ -175,7 +175,7 @@ export class Hub implements SseHub, StreamOwner {
 
   private replay (stream: LiveStream, lastEventId: string): void {
     if (this.retry !== undefined) stream.write(encodeRetry(this.retry))
-    stream.queue = []
+    stream.awaitReplay()
     let replay: SseReplay | Promise<SseReplay>
     try {
       replay = this.store.replay(stream.topics, lastEventId)

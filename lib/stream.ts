@@ -43,6 +43,8 @@ export class LiveStream implements SseStream {
   skipUpTo = 0
   /** Non-null while a replay is being read: writes wait here, in order. */
   queue: QueuedWrite[] | null = null
+  /** Bytes waiting in `queue`: the client's backlog while its replay is read. */
+  private queuedBytes = 0
   /** The owner's turn of the last write, and the bytes written in it: they cannot have drained. */
   private turn = -1
   private turnBytes = 0
@@ -122,7 +124,7 @@ export class LiveStream implements SseStream {
   /** Writes bytes now, or queues them behind a replay in progress. */
   write (chunk: Buffer | string): void {
     if (this.queue !== null) {
-      this.queue.push({ seq: -1, frame: chunk })
+      this.enqueue(-1, chunk)
       return
     }
     if (this.reason !== undefined) return
@@ -132,8 +134,14 @@ export class LiveStream implements SseStream {
       return
     }
     (this.res as ServerResponse).write(chunk)
-    this.turnBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
+    this.turnBytes += byteLength(chunk)
     this.wrote = true
+  }
+
+  /** From now until finishReplay(), writes wait behind the replay being read. */
+  awaitReplay (): void {
+    this.queue = []
+    this.queuedBytes = 0
   }
 
   /**
@@ -166,7 +174,7 @@ export class LiveStream implements SseStream {
   /** A live event from the hub; skipped when a replay already sent it. */
   deliver (seq: number, frame: Buffer | string): void {
     if (this.queue !== null) {
-      this.queue.push({ seq, frame })
+      this.enqueue(seq, frame)
       return
     }
     if (seq <= this.skipUpTo) return
@@ -207,6 +215,16 @@ export class LiveStream implements SseStream {
     else this.res.socket?.end()
   }
 
+  /**
+   * Holds a write behind the replay; the queue counts as the client's backlog, so a replay the
+   * store is slow to answer cannot make it grow past maxBufferedBytes either.
+   */
+  private enqueue (seq: number, frame: Buffer | string): void {
+    (this.queue as QueuedWrite[]).push({ seq, frame })
+    this.queuedBytes += byteLength(frame)
+    if (this.queuedBytes > this.owner.maxBufferedBytes) this.end('slow')
+  }
+
   private finish (reason: SseCloseReason): void {
     if (this.reason !== undefined) return
     this.reason = reason
@@ -232,4 +250,8 @@ export class LiveStream implements SseStream {
   private assertOpen (action: string): void {
     if (this.reason !== undefined) throw new FST_SSE_STREAM_CLOSED(action)
   }
+}
+
+function byteLength (chunk: Buffer | string): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
 }

@@ -4,7 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 import { MemoryStore } from '../lib/store/memory-store'
-import type { SseReplay, SseStore, SseStoreContext, SseStoredEvent } from '../lib/index'
+import type { SseReplay, SseStore, SseStoreContext, SseStoredEvent, SseStream } from '../lib/index'
 
 /** A memory store whose deliveries and replays are held until the test releases them. */
 class ControlledStore implements SseStore {
@@ -90,6 +90,34 @@ test('a slow replay: live events and sends wait behind it, none lost or repeated
   await app.sse.publish({ event: 'e', data: 4 })
   await c.eventCount(4)
   t.same(c.events.map((e) => `${e.type}:${e.data}`), ['e:2', 'hello:"first after replay"', 'e:3', 'e:4'])
+})
+
+test('what waits behind a slow replay counts as backlog: past maxBufferedBytes the client is dropped', async (t) => {
+  const store = new ControlledStore()
+  const streams: SseStream[] = []
+  const { app, port } = await listen(t, { store, maxBufferedBytes: 16 * 1024 }, (app) => {
+    app.get('/events', (_request, reply) => { streams.push(reply.sse()) })
+  })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  const reader = client(t, port)
+  await reader.until(() => reader.items.length > 0, 'the live client to open')
+  const open = store.holdReplays()
+  const c = client(t, port, { 'Last-Event-ID': one.id })
+  await c.opened()
+  const replaying = streams[1]
+  const payload = 'q'.repeat(1024) // frames of about 1.1 KiB
+  for (let i = 0; i < 10; i++) await app.sse.publish({ event: 'e', data: payload })
+  await nextTurn()
+  t.equal(replaying.signal.aborted, false, 'about 11 KiB waiting: under the limit, kept')
+  for (let i = 0; i < 10; i++) await app.sse.publish({ event: 'e', data: payload })
+  t.equal(await replaying.closed, 'slow', 'about 22 KiB waiting: dropped')
+  t.same(app.sse.stats(), { connections: 1, published: 21, dropped: 1 })
+  open()
+  await store.replayGate
+  await c.until(() => c.ended, 'the connection to be cut')
+  t.equal(c.events.length, 0, 'the dropped client was sent nothing')
+  await reader.eventCount(20)
+  t.equal(streams[0].signal.aborted, false, 'the client that was not replaying got every event')
 })
 
 test('live events a replay already covered are skipped (a client resuming from a faster instance)', async (t) => {
