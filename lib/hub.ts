@@ -4,11 +4,12 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
+import { Http2Sessions } from './http2-sessions'
 import type { SseResolvedOptions } from './options'
 import { encodeComment, encodeEvent, encodeIdOnly, encodeRetry, RESET_EVENT } from './protocol/encode'
-import { checkField, EventChecker } from './schemas'
+import { checkField, EventChecker, rejectUnknownKeys } from './schemas'
 import type { SseReplay, SseStore, SseStoredEvent } from './store/types'
-import { LiveStream, type SseResponse, type StreamOwner } from './stream'
+import { isGone, LiveStream, type SseResponse, type StreamOwner } from './stream'
 import type { SseCloseReason, SseHub, SsePublishMessage, SseStats, SseStreamOptions } from './types'
 
 export const DEFAULT_TOPIC = 'broadcast'
@@ -23,6 +24,7 @@ export class Hub implements SseHub, StreamOwner {
   private heartbeat: Heartbeat | undefined
   private readonly streams = new Set<LiveStream>()
   private readonly byTopic = new Map<string, Set<LiveStream>>()
+  private readonly sessions = new Http2Sessions()
   /** Frames encoded once per event, shared by every stream and by replays from memory. */
   private readonly frames = new WeakMap<SseStoredEvent, Buffer>()
   /** Events delivered in this turn of the event loop, written together at its end. */
@@ -67,6 +69,7 @@ export class Hub implements SseHub, StreamOwner {
       throw new FST_SSE_INVALID_FIELD('publish() takes an object { event, data, topic? }')
     }
     if ('id' in message) throw new FST_SSE_INVALID_FIELD('publish() assigns ids itself; remove `id`')
+    rejectUnknownKeys('publish()', message, PUBLISH_KEYS)
     const topic = 'topic' in message ? message.topic : DEFAULT_TOPIC
     checkField('topic', topic)
     const data = this.checker.serialize(message.event, message.data)
@@ -99,11 +102,12 @@ export class Hub implements SseHub, StreamOwner {
     if (options !== undefined && (options === null || typeof options !== 'object')) {
       throw new FST_SSE_INVALID_FIELD('reply.sse() takes an options object { topics? }')
     }
+    if (options !== undefined) rejectUnknownKeys('reply.sse()', options, STREAM_KEYS)
     const topics = checkTopics(options?.topics)
     const lastEventId = readLastEventId(request)
     const res = reply.raw as SseResponse
     // Before anything is registered: a header Node refuses throws here, and Fastify answers it.
-    if (!res.destroyed) res.writeHead(200, streamHeaders(reply, res, keepsAlive(request, res)))
+    if (!isGone(res)) res.writeHead(200, streamHeaders(reply, res, keepsAlive(request, res)))
     reply.hijack()
     const stream = new LiveStream(this, res, topics, lastEventId)
     if (stream.ended) return stream
@@ -114,7 +118,10 @@ export class Hub implements SseHub, StreamOwner {
       process.nextTick(() => stream.end('server'))
       return stream
     }
+    // Events published before this stream opened go out first: its first id already covers them.
+    this.flush()
     this.streams.add(stream)
+    if ('stream' in res) this.sessions.track(res.stream.session)
     for (const topic of topics) {
       let streams = this.byTopic.get(topic)
       if (streams === undefined) this.byTopic.set(topic, streams = new Set())
@@ -122,14 +129,17 @@ export class Hub implements SseHub, StreamOwner {
     }
     if (lastEventId === undefined) {
       // The priming frame, written now, carries the headers with it: one packet.
-      this.prime(stream)
+      this.prime(stream, res)
     } else {
       // A replay may wait on the store: the headers go out alone, at once.
       (res as ServerResponse).flushHeaders()
       this.replay(stream, lastEventId)
     }
     // Opened while the app closes (an async handler that was still working): ended at once.
-    if (this.closing) stream.end('shutdown')
+    if (this.closing) {
+      stream.end('shutdown')
+      this.sessions.closeAll()
+    }
     return stream
   }
 
@@ -150,6 +160,7 @@ export class Hub implements SseHub, StreamOwner {
   endAll (): void {
     this.closing = true
     for (const stream of this.streams) stream.end('shutdown')
+    this.sessions.closeAll()
   }
 
   async close (): Promise<void> {
@@ -158,11 +169,14 @@ export class Hub implements SseHub, StreamOwner {
   }
 
   /** A new stream learns the newest id, so it resumes without loss even before its first event. */
-  private prime (stream: LiveStream): void {
+  private prime (stream: LiveStream, res: SseResponse): void {
     let id: string
     try {
       id = this.store.newestId()
     } catch (err) {
+      // The headers, and `retry:` for when to come back, before the stream ends.
+      if (this.retry === undefined) (res as ServerResponse).flushHeaders()
+      else stream.writeWithHeaders(encodeRetry(this.retry))
       this.storeUnavailable(stream, err)
       return
     }
@@ -190,10 +204,14 @@ export class Hub implements SseHub, StreamOwner {
     }
   }
 
-  /** Ends a stream the store cannot serve: with status 200 sent, the browser retries. */
+  /**
+   * Ends a stream the store cannot serve: with status 200 sent, the browser retries. It ends
+   * once the handler's synchronous part has run, so a handler that sends right after opening
+   * works unchanged.
+   */
   private storeUnavailable (stream: LiveStream, err: unknown): void {
     this.log.warn({ err }, 'fastify-sse-hub: the store cannot serve a new stream; ended it so the client retries')
-    stream.end('server')
+    process.nextTick(() => stream.end('server'))
   }
 
   private sendReplay (stream: LiveStream, lastEventId: string, replay: SseReplay): void {
@@ -273,6 +291,8 @@ export class Hub implements SseHub, StreamOwner {
 }
 
 const DEFAULT_TOPICS: readonly string[] = Object.freeze([DEFAULT_TOPIC])
+const PUBLISH_KEYS = ['event', 'data', 'topic']
+const STREAM_KEYS = ['topics']
 
 function checkTopics (topics: unknown): readonly string[] {
   if (topics === undefined) return DEFAULT_TOPICS
@@ -286,9 +306,12 @@ function checkTopics (topics: unknown): readonly string[] {
 function readLastEventId (request: FastifyRequest): string | undefined {
   const header = request.headers['last-event-id']
   if (typeof header === 'string' && header !== '') return header
-  const query = request.query as Record<string, unknown> | undefined
-  const fromQuery = query?.lastEventId
-  return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : undefined
+  // From the URL itself, not `request.query`: a route's query schema may strip keys it does not know.
+  const url = request.raw.url ?? ''
+  const start = url.indexOf('?')
+  if (start === -1) return undefined
+  const fromQuery = new URLSearchParams(url.slice(start + 1)).get('lastEventId')
+  return fromQuery === null || fromQuery === '' ? undefined : fromQuery
 }
 
 /**

@@ -18,6 +18,19 @@ export function checkField (what: string, value: unknown): asserts value is stri
   if (hasLineBreakOrNul(value)) {
     throw new FST_SSE_INVALID_FIELD(`${what} must not contain CR, LF or NUL, got ${JSON.stringify(value)}`)
   }
+  // Sent and stored as UTF-8, where every lone surrogate becomes U+FFFD: two topics would be one.
+  if (!(value as string & { isWellFormed (): boolean }).isWellFormed()) {
+    throw new FST_SSE_INVALID_FIELD(`${what} must be well-formed Unicode (no lone surrogate), got ${JSON.stringify(value)}`)
+  }
+}
+
+/** Throws FST_SSE_INVALID_FIELD for a key `what` does not take: a misspelt `topic` must not pass. */
+export function rejectUnknownKeys (what: string, value: object, known: readonly string[]): void {
+  for (const key in value) {
+    if (!known.includes(key)) {
+      throw new FST_SSE_INVALID_FIELD(`${what} takes no ${JSON.stringify(key)} (it takes ${known.join(', ')})`)
+    }
+  }
 }
 
 export function describe (value: unknown): string {

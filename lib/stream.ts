@@ -3,7 +3,7 @@ import { ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STREAM_CLOSED } from './errors'
 import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode'
-import type { EventChecker } from './schemas'
+import { rejectUnknownKeys, type EventChecker } from './schemas'
 import type { SseCloseReason, SseMessage, SseStream } from './types'
 
 export type SseResponse = ServerResponse | Http2ServerResponse
@@ -27,6 +27,8 @@ interface Http1Internals {
   _headerSent: boolean
   chunkedEncoding: boolean
 }
+
+const SEND_KEYS = ['event', 'data']
 
 /** A write waiting for a replay to finish: a live event, or (seq -1) a send or comment. */
 interface QueuedWrite {
@@ -65,7 +67,7 @@ export class LiveStream implements SseStream {
     // HTTP/2 buffers in the stream, HTTP/1 in the response and its socket.
     this.backlog = 'stream' in res ? res.stream : res
     // A client can leave while an async handler is still working: then 'close' has fired already.
-    if (res.destroyed) this.reason = 'client'
+    if (isGone(res)) this.reason = 'client'
     else res.on('close', () => this.finish('client'))
   }
 
@@ -102,6 +104,7 @@ export class LiveStream implements SseStream {
     if ('id' in message) {
       throw new FST_SSE_INVALID_FIELD('send() takes no `id`: events sent to one client are not part of the replayable history; use publish() for that')
     }
+    rejectUnknownKeys('send()', message, SEND_KEYS)
     const json = this.owner.checker.serialize(message.event, message.data)
     this.assertOpen('send')
     this.owner.flush() // events published before this send go out before it
@@ -208,11 +211,10 @@ export class LiveStream implements SseStream {
       return
     }
     this.res.end()
-    if (reason !== 'shutdown') return
     // The server is closing: its connection goes too, once the response is out (an HTTP/1.1
     // keep-alive socket idle only after close() began would otherwise hold the server open).
-    if ('stream' in this.res) this.res.stream.session?.close()
-    else this.res.socket?.end()
+    // The hub closes HTTP/2 sessions, which other streams may share.
+    if (reason === 'shutdown' && !('stream' in this.res)) this.res.socket?.end()
   }
 
   /**
@@ -254,4 +256,9 @@ export class LiveStream implements SseStream {
 
 function byteLength (chunk: Buffer | string): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
+}
+
+/** The client has gone. HTTP/2's response has no `destroyed` of its own: its stream has. */
+export function isGone (res: SseResponse): boolean {
+  return 'stream' in res ? res.stream.destroyed || res.stream.closed : res.destroyed
 }

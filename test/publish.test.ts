@@ -49,6 +49,9 @@ test('bad input is refused with a code, and nothing is stored or sent', async (t
     [{ event: 'user-count', data: { count: 1 }, topic: ['a'] }, 'FST_SSE_INVALID_FIELD', /got an array/],
     [{ event: 'user-count', data: { count: 1 }, topic: 'a\0b' }, 'FST_SSE_INVALID_FIELD'],
     [{ event: 'user-count', data: { count: 1 }, id: 'x' }, 'FST_SSE_INVALID_FIELD', /assigns ids/],
+    [{ event: 'user-count', data: { count: 1 }, topics: ['user:1'] }, 'FST_SSE_INVALID_FIELD', /takes no "topics"/],
+    [{ event: 'user-count', data: { count: 1 }, topic: 'user:\ud800' }, 'FST_SSE_INVALID_FIELD', /lone surrogate/],
+    [{ event: 'user-count\udfff', data: { count: 1 } }, 'FST_SSE_INVALID_FIELD', /lone surrogate/],
     [{ event: 'sse-reset', data: { lastEventId: 'x', reason: 'unknown' } }, 'FST_SSE_INVALID_FIELD', /"sse-reset" is reserved/],
     [null, 'FST_SSE_INVALID_FIELD'],
     ['user-count', 'FST_SSE_INVALID_FIELD']

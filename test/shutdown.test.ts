@@ -1,5 +1,6 @@
 import { test } from 'tap'
-import { connect as connectHttp2 } from 'node:http2'
+import { connect as connectHttp2, type ClientHttp2Session, type ClientHttp2Stream, type ServerHttp2Session } from 'node:http2'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { once } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifySse, { type SseStream } from '../lib/index'
@@ -86,4 +87,36 @@ test('a stream opened by an async handler while the app closes is ended at once:
   t.equal(await opened[0].closed, 'shutdown')
   await client.closed()
   t.pass('its connection was closed too')
+})
+
+test('HTTP/2: app.close() does not wait on clients that stopped reading, nor on sessions whose stream ended', async (t) => {
+  const { app, port, streams } = await start(true)
+  const serverSessions: ServerHttp2Session[] = []
+  app.server.on('session', (session: ServerHttp2Session) => serverSessions.push(session))
+  const open = async (): Promise<{ session: ClientHttp2Session, request: ClientHttp2Stream }> => {
+    const session = connectHttp2(`http://127.0.0.1:${port}`).on('error', () => {})
+    const request = session.request({ ':path': '/events' }).on('error', () => {})
+    await once(request, 'response')
+    return { session, request }
+  }
+  const big = await open() // stops reading with a backlog the server still holds (not past maxBufferedBytes)
+  const small = await open() // stops reading with a few KiB inside HTTP/2's flow-control window
+  const ended = await open() // its stream was closed by the server earlier: an idle session
+  big.request.pause()
+  small.request.pause()
+  ended.request.resume()
+  streams[2].close()
+  for (let i = 0; i < 40; i++) {
+    await app.sse.publish({ event: 'big', data: 'x'.repeat(8 * 1024), topic: 'broadcast' })
+    await nextTurn()
+  }
+  t.equal(app.sse.stats().connections, 2)
+  const started = process.hrtime.bigint()
+  await app.close()
+  const ms = Number(process.hrtime.bigint() - started) / 1e6
+  t.ok(ms < 1000, `closed in ${ms.toFixed(0)} ms`)
+  t.same(await Promise.all(streams.map((s) => s.closed)), ['shutdown', 'shutdown', 'server'])
+  t.equal(serverSessions.length, 3)
+  t.ok(serverSessions.every((session) => session.destroyed), 'the server closed every session')
+  for (const { session } of [big, small, ended]) session.destroy()
 })

@@ -135,21 +135,50 @@ test('live events a replay already covered are skipped (a client resuming from a
   t.same(c.events.map((e) => e.data), ['2', '3', '4'])
 })
 
-test('a store that cannot serve: the stream opens and ends at once, so the client retries', async (t) => {
+test('a store that cannot serve: the stream opens and ends at once, so the client retries after `retry`', async (t) => {
   const store = new ControlledStore()
   const warnings: string[] = []
-  const logStream = { write (line: string) { const entry = JSON.parse(line); if (entry.level === 40) warnings.push(entry.msg + ' / ' + entry.err.message) } }
-  const { port } = await listen(t, { store, retry: 500 }, undefined, { logger: { level: 'warn', stream: logStream } })
+  const logStream = { write (line: string) { const entry = JSON.parse(line); if (entry.level >= 40) warnings.push(entry.msg + ' / ' + entry.err?.message) } }
+  const streams: SseStream[] = []
+  const { port } = await listen(t, { store, retry: 500 }, (app) => {
+    // The guide's handler: it sends right after opening, which must not throw.
+    app.get('/events', (_request, reply) => {
+      const stream = reply.sse()
+      streams.push(stream)
+      stream.send({ event: 'welcome', data: 'hi' })
+    })
+  }, { logger: { level: 'warn', stream: logStream } })
   for (const failure of ['newestId', 'sync', 'async'] as const) {
     store.failNewestId = failure === 'newestId'
     store.failReplay = failure === 'newestId' ? undefined : failure
     const c = client(t, port, failure === 'newestId' ? {} : { 'Last-Event-ID': 'x' })
     await c.until(() => c.ended, 'the end of the response')
     t.equal(c.response?.status, 200, `${failure}: 200, so browsers retry`)
-    t.equal(c.events.length, 0)
+    t.ok(c.body.startsWith('retry: 500\n'), `${failure}: retry comes first`)
+    t.notMatch(c.body, /^id:/m, `${failure}: no id, so the client keeps its own`)
+    t.equal(await streams.at(-1)?.closed, 'server')
   }
-  t.equal(warnings.length, 3, 'each failure is logged')
+  t.equal(warnings.length, 3, 'each failure is logged, and nothing else')
   t.match(warnings[0], /the store cannot serve a new stream.* \/ store down/)
+})
+
+test('a stream opened right after publishes gets none of them: its first id already covers them', async (t) => {
+  const { app, port } = await listen(t, {}, (app) => {
+    app.get('/events', async (_request, reply) => {
+      for (let i = 1; i <= 3; i++) await app.sse.publish({ event: 'e', data: i })
+      return reply.sse()
+    })
+  })
+  const first = client(t, port) // its handler's events go to no one yet; the next handler's reach it
+  await first.until(() => first.items.length > 0, 'the first stream to open')
+  const second = client(t, port)
+  await first.eventCount(3)
+  await second.until(() => second.items.length > 0, 'the second stream to open')
+  await app.sse.publish({ event: 'e', data: 'live' })
+  await second.eventCount(1)
+  await first.eventCount(4)
+  t.same(second.events.map((e) => e.data), ['"live"'], 'only what was published after it opened')
+  t.same(first.events.map((e) => e.data), ['1', '2', '3', '"live"'])
 })
 
 test('append failures reject with FST_SSE_STORE_ERROR and the cause; coded store errors pass through', async (t) => {

@@ -1,5 +1,6 @@
 import { test, type Test } from 'tap'
 import { once } from 'node:events'
+import { connect as connectHttp2 } from 'node:http2'
 import { Type } from '@sinclair/typebox'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
@@ -38,6 +39,7 @@ test('send goes to one client only, without an id, checked like publish', async 
   t.throws(() => a.stream.send({ event: 'status', data: { cpu: 'high' } } as never), { code: 'FST_SSE_INVALID_DATA' })
   t.throws(() => a.stream.send({ event: 'nope', data: {} } as never), { code: 'FST_SSE_UNKNOWN_EVENT' })
   t.throws(() => a.stream.send({ event: 'nope', data: {}, id: '1' } as never), { code: 'FST_SSE_INVALID_FIELD', message: /takes no `id`/ }, 'the id check comes before the name lookup')
+  t.throws(() => a.stream.send({ event: 'status', data: { cpu: 1 }, topic: 'x' } as never), { code: 'FST_SSE_INVALID_FIELD', message: /takes no "topic"/ })
   t.throws(() => a.stream.send(null as never), { code: 'FST_SSE_INVALID_FIELD', message: /takes an object/ })
   t.throws(() => a.stream.send('status' as never), { code: 'FST_SSE_INVALID_FIELD', message: /takes an object/ })
   b.stream.comment('only b')
@@ -103,6 +105,20 @@ test('lastEventId: from the header, else the query; the header wins', async (t) 
   t.equal((await open({ 'Last-Event-ID': '' })).stream.lastEventId, undefined, 'an empty header is no id')
 })
 
+test('the lastEventId query parameter counts even when the route\'s query schema strips it', async (t) => {
+  const { app, port } = await listen(t, {}, (app) => {
+    app.get('/events', {
+      schema: { querystring: { type: 'object', properties: { room: { type: 'string' } }, additionalProperties: false } }
+    }, (_request, reply) => reply.sse())
+  })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  await app.sse.publish({ event: 'e', data: 2 })
+  const client = new RawSseClient(port, `/events?room=a&lastEventId=${encodeURIComponent(one.id)}`)
+  t.teardown(() => client.close())
+  await client.eventCount(1)
+  t.same(client.events.map((e) => e.data), ['2'])
+})
+
 test('topics are exposed and deduplicated', async (t) => {
   const { open } = await withStreams(t)
   const { stream } = await open()
@@ -135,5 +151,34 @@ test('a client that left before an async handler opened the stream: ended at onc
   t.equal(await opened[0].closed, 'client')
   t.equal(opened[0].signal.aborted, true)
   t.throws(() => opened[0].comment('x'), { code: 'FST_SSE_STREAM_CLOSED' })
+  t.equal(app.sse.stats().connections, 0)
+})
+
+test('HTTP/2: a client that left before an async handler opened the stream is not counted', async (t) => {
+  let release = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  let arrived = () => {}
+  const inHandler = new Promise<void>((resolve) => { arrived = resolve })
+  const opened: SseStream[] = []
+  const { app, url } = await listen(t, {}, (app) => {
+    app.get('/events', async (_request, reply) => {
+      arrived()
+      await gate
+      opened.push(reply.sse())
+    })
+  }, { http2: true })
+  const session = connectHttp2(url).on('error', () => {})
+  t.teardown(() => session.destroy())
+  const request = session.request({ ':path': '/events' }).on('error', () => {})
+  await inHandler
+  request.close() // RST_STREAM: the client is gone
+  await once(request, 'close')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  release()
+  await gate
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(await opened[0].closed, 'client')
+  t.equal(app.sse.stats().connections, 0)
+  await app.sse.publish({ event: 'e', data: 1 })
   t.equal(app.sse.stats().connections, 0)
 })
