@@ -23,8 +23,7 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, rawOptions)
   if (fastify.hasDecorator('sse')) throw new FST_SSE_ALREADY_REGISTERED()
   const options = resolveOptions(rawOptions)
   const hub = new Hub(options, options.store ?? new MemoryStore(), fastify.log)
-  await hub.start(options.history)
-
+  // Decorators first: one that clashes (another plugin's `reply.sse`) throws before the store opens.
   fastify.decorate('sse', hub as SseHub)
   fastify.decorateReply('sse', function (this: FastifyReply, streamOptions?: SseStreamOptions): SseStream {
     const stream = hub.open(this.request, this, streamOptions)
@@ -33,6 +32,7 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, rawOptions)
   })
   fastify.addHook('preClose', async () => hub.endAll())
   fastify.addHook('onClose', async () => hub.close())
+  await hub.start(options.history)
 }
 
 /** Lets a sync handler `return reply.sse()`: Fastify would otherwise try to send the stream. */

@@ -48,12 +48,17 @@ export function resolveOptions (options: unknown): SseResolvedOptions {
   }
   return {
     events: checkEvents(given.events),
-    history: checkInteger('history', given.history ?? 1000, 0, MAX_HISTORY),
-    heartbeat: checkInteger('heartbeat', given.heartbeat ?? 15_000, 0, MAX_TIMER_MS),
+    history: checkInteger('history', orDefault(given.history, 1000), 0, MAX_HISTORY),
+    heartbeat: checkInteger('heartbeat', orDefault(given.heartbeat, 15_000), 0, MAX_TIMER_MS),
     retry: given.retry === undefined ? undefined : checkInteger('retry', given.retry, 0, MAX_TIMER_MS),
-    maxBufferedBytes: checkInteger('maxBufferedBytes', given.maxBufferedBytes ?? 1 << 20, 1, Number.MAX_SAFE_INTEGER),
+    maxBufferedBytes: checkInteger('maxBufferedBytes', orDefault(given.maxBufferedBytes, 1 << 20), 1, Number.MAX_SAFE_INTEGER),
     store: checkStore(given.store)
   }
+}
+
+/** Only an absent option takes its default: `null` is a wrong value, and says so. */
+export function orDefault (value: unknown, fallback: unknown): unknown {
+  return value === undefined ? fallback : value
 }
 
 function checkInteger (name: string, value: unknown, min: number, max: number): number {
@@ -65,7 +70,7 @@ function checkInteger (name: string, value: unknown, min: number, max: number): 
 
 function checkEvents (events: unknown): SseEventSchemas | undefined {
   if (events === undefined) return undefined
-  if (events === null || typeof events !== 'object' || Array.isArray(events)) {
+  if (events === null || typeof events !== 'object' || ![Object.prototype, null].includes(Object.getPrototypeOf(events))) {
     throw new FST_SSE_INVALID_OPTION('events', `must map event names to TypeBox schemas, got ${describe(events)}`)
   }
   for (const [name, schema] of Object.entries(events)) {

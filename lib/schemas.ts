@@ -1,7 +1,7 @@
 // Event name -> validator compiled once at register; the checks every payload goes through.
 import { type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox/compiler'
-import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_UNKNOWN_EVENT } from './errors'
+import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_UNKNOWN_EVENT } from './errors'
 import { hasLineBreakOrNul, RESET_EVENT } from './protocol/encode'
 
 /**
@@ -46,7 +46,13 @@ export class EventChecker {
   constructor (schemas: SseEventSchemas | undefined) {
     if (schemas === undefined) return
     this.validators = new Map()
-    for (const name of Object.keys(schemas)) this.validators.set(name, TypeCompiler.Compile(schemas[name] as TSchema))
+    for (const name of Object.keys(schemas)) {
+      try {
+        this.validators.set(name, TypeCompiler.Compile(schemas[name] as TSchema))
+      } catch (err) {
+        throw new FST_SSE_INVALID_OPTION(`events.${name}`, `cannot be compiled by TypeBox (${(err as Error).message}): Type.Unsafe and custom kinds need TypeRegistry.Set(kind, check); a string enum is Type.Union([Type.Literal('a'), ...])`)
+      }
+    }
   }
 
   /** Checks name and payload and returns the payload's JSON text, or throws a coded error. */

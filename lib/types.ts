@@ -26,7 +26,7 @@ export type SseCloseReason = 'client' | 'server' | 'slow' | 'shutdown'
 
 export interface SseStreamOptions {
   /** What the stream receives; default `['broadcast']`. */
-  topics?: string[]
+  topics?: readonly string[]
 }
 
 export interface SseStream {

@@ -35,6 +35,12 @@ test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OP
     [{ heartbeat: Number.NaN }, 'heartbeat'],
     [{ retry: -5 }, 'retry'],
     [{ retry: null }, 'retry'],
+    [{ history: null }, 'history'],
+    [{ heartbeat: null }, 'heartbeat'],
+    [{ maxBufferedBytes: null }, 'maxBufferedBytes'],
+    [{ events: new Map([['a', Type.String()]]) }, 'events'],
+    [{ events: new Date() }, 'events'],
+    [{ events: { a: Type.Unsafe({ type: 'object' }) } }, 'events.a'],
     [{ maxBufferedBytes: 0 }, 'maxBufferedBytes'],
     [{ events: [] }, 'events'],
     [{ events: null }, 'events'],
@@ -52,6 +58,18 @@ test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OP
     t.match(err?.message, `option "${name}"`, `the message names ${name}`)
     t.match(err?.message, /^fastify-sse-hub: /)
   }
+})
+
+test('a registration that fails (another plugin has reply.sse) never opens the store', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.decorateReply('sse', (() => {}) as never) // as another SSE plugin would
+  let opened = 0
+  const store = new MemoryStore()
+  const open = store.open.bind(store)
+  store.open = async (context) => { opened++; return open(context) }
+  await t.rejects(async () => { await app.register(fastifySse, { store }) }, { code: 'FST_ERR_DEC_ALREADY_PRESENT' })
+  t.equal(opened, 0, 'nothing to leak: the store was never opened')
 })
 
 test('options must be an object', async (t) => {

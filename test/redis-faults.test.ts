@@ -275,6 +275,15 @@ test('a script that fails writes nothing; a reader that gets an error retries wi
   t.equal(await admin.hget(`${keyPrefix}:meta`, 'seq'), '0', 'no id was used')
   t.equal(await admin.exists(`${keyPrefix}:log`), 0, 'nothing reached the log')
 
+  // The shared log or the dropped-ids hash of another type: refused before anything is written.
+  for (const key of ['log', 'dropped']) {
+    await admin.set(`${keyPrefix}:${key}`, 'not a stream or hash')
+    await t.rejects(store.append('x', 'n', '1'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } }, key)
+    t.equal(await admin.hget(`${keyPrefix}:meta`, 'seq'), '0', `${key}: no id was used`)
+    t.equal(await admin.exists(`${keyPrefix}:topic:x`), 0, `${key}: nothing reached the topic`)
+    await admin.del(`${keyPrefix}:${key}`)
+  }
+
   await admin.set(`${keyPrefix}:log`, 'not a stream')
   t.match(await eventually(() => unavailable(store), 'the reader to fail'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
   await admin.del(`${keyPrefix}:log`)
@@ -289,7 +298,7 @@ test('boot fails fast and clearly when Redis is unreachable', { skip }, async (t
   let started = Date.now()
   await t.rejects(listen(t, { store: redisStore({ url: deadUrl }) }), {
     code: 'FST_SSE_STORE_ERROR',
-    message: new RegExp(`connect to Redis \\(${deadUrl}\\) within 5000 ms`),
+    message: new RegExp(`connect to Redis \\(${deadUrl}\\) \\(connect ECONNREFUSED [^)]+\\); check that it is running`),
     cause: { code: 'ECONNREFUSED' }
   })
   t.ok(Date.now() - started < 1000, 'a refused connection fails at once')

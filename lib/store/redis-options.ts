@@ -1,6 +1,7 @@
 // Options of `redisStore()`: defaults, and the checks that run when the store is created.
 import type { Redis } from 'ioredis'
 import { FST_SSE_INVALID_OPTION } from '../errors'
+import { orDefault } from '../options'
 
 interface SseRedisStoreCommonOptions {
   /** Namespaces every key the store uses, so several apps can share one Redis. Default `'sse'`. */
@@ -58,13 +59,13 @@ export function resolveRedisOptions (options: unknown): RedisStoreSettings {
   if ((given.url === undefined) === (given.client === undefined)) {
     throw new FST_SSE_INVALID_OPTION('redisStore', 'needs exactly one of `url` (the store connects itself) or `client` (an ioredis client you own)')
   }
-  const timeout = checkInteger('timeout', given.timeout ?? 5000, 1, Math.floor(MAX_TIMER_MS / 2))
+  const timeout = checkInteger('timeout', orDefault(given.timeout, 5000), 1, Math.floor(MAX_TIMER_MS / 2))
   return {
     url: given.url === undefined ? undefined : checkUrl(given.url),
     client: given.client === undefined ? undefined : checkClient(given.client),
-    keyPrefix: checkKeyPrefix(given.keyPrefix ?? 'sse'),
+    keyPrefix: checkKeyPrefix(orDefault(given.keyPrefix, 'sse')),
     timeout,
-    logLength: checkInteger('logLength', given.logLength ?? 10_000, 1, Number.MAX_SAFE_INTEGER)
+    logLength: checkInteger('logLength', orDefault(given.logLength, 10_000), 1, Number.MAX_SAFE_INTEGER)
   }
 }
 

@@ -49,7 +49,10 @@ export const APPEND_SCRIPT = script(`
 local epoch, ms = history()
 local keep = tonumber(ARGV[7])
 -- Every read that can fail comes before the first write: a script that fails halfway keeps
--- its writes, and an event must be written everywhere or nowhere.
+-- its writes, and an event must be written everywhere or nowhere. (XLEN and HLEN fail on a
+-- key of another type, as the writes to it would.)
+redis.call('XLEN', KEYS[2])
+redis.call('HLEN', KEYS[3])
 local trimmed = false
 if keep > 0 then
   local excess = redis.call('XLEN', KEYS[4]) - keep + 1

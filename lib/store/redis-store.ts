@@ -103,7 +103,10 @@ export class RedisStore implements SseStore {
       await withTimeout(connected, timeout)
     } catch (err) {
       this.release()
-      throw new FST_SSE_STORE_ERROR(`connect to Redis (${where}) within ${timeout} ms; check that it is running and reachable`, { cause: this.lastError ?? err })
+      const cause = this.lastError ?? err
+      // A refused connection fails at once: say why, not that time ran out.
+      const why = (cause as { code?: unknown }).code === undefined ? `within ${timeout} ms` : `(${(cause as Error).message})`
+      throw new FST_SSE_STORE_ERROR(`connect to Redis (${where}) ${why}; check that it is running and reachable`, { cause })
     }
     try {
       const [epoch, ms, seq] = await this.run(HISTORY_SCRIPT, [], [], `read its history from Redis (${where}), which answered with an error`) as [string, string, number]

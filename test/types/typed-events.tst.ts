@@ -32,6 +32,8 @@ test('publish: a wrong event name or data shape is a compile error', () => {
 test('reply.sse() returns a typed stream whose send checks names and data', () => {
   app.get('/events', (_request, reply) => {
     const stream = reply.sse({ topics: ['broadcast'] })
+    expect(reply.sse).type.toBeCallableWith({ topics: ['broadcast', 'user:1'] as const })
+    expect(reply.sse).type.not.toBeCallableWith({ topic: 'user:1' })
     expect(stream).type.toBe<SseStream>()
     expect(stream.send).type.toBeCallableWith({ event: 'user-count', data: { count: 2 } })
     expect(stream.send).type.not.toBeCallableWith({ event: 'user-count', data: { count: 'two' } })
