@@ -17,22 +17,22 @@ export async function buildApp (options = {}) {
   })
 
   // --- Basic and advanced server: one broadcast stream --------------------------------------
-  let online = 0 // streams open on /events in this process
-
   app.get('/events', async (request, reply) => {
     const stream = reply.sse() // the 'broadcast' topic
+    if (request.method === 'HEAD') return // headers only (a health check): not a visitor
     stream.send({ event: 'message', data: { text: 'Connected to server' } }) // this client only
-    online++
     stream.closed.then((reason) => {
-      online--
       if (reason !== 'shutdown') publishUserCount()
     })
     await app.sse.publish({ event: 'user-online', data: { clientId: request.id } })
     await publishUserCount()
   })
 
+  // Streams open on the 'broadcast' topic (/events) in this process.
+  const online = () => app.sse.count()
+
   function publishUserCount () {
-    return app.sse.publish({ event: 'user-count', data: { count: online } })
+    return app.sse.publish({ event: 'user-count', data: { count: online() } })
   }
 
   // `sent`: the /events streams open in this process when the message was published; it is
@@ -40,7 +40,7 @@ export async function buildApp (options = {}) {
   // from the history when it reconnects with its Last-Event-ID.
   app.post('/broadcast', { schema: { body: schemas.broadcast } }, async (request) => {
     const { id } = await app.sse.publish({ event: 'message', data: { text: request.body.message } })
-    return { sent: online, id }
+    return { sent: online(), id }
   })
 
   app.post('/notify', { schema: { body: schemas.notification } }, async (request) => {
@@ -50,7 +50,7 @@ export async function buildApp (options = {}) {
   })
 
   // What a page reloads after `sse-reset`: state it derives from events it may have missed.
-  app.get('/state', async () => ({ online }))
+  app.get('/state', async () => ({ online: online() }))
 
   // --- Live notifications: one topic per user -------------------------------------------------
   app.get('/events/:userId', { schema: { params: schemas.userParams } }, (request, reply) => {
@@ -79,7 +79,7 @@ export async function buildApp (options = {}) {
   function stats () {
     const { connections, published } = app.sse.stats()
     return {
-      activeUsers: online,
+      activeUsers: online(),
       connections,
       requests,
       published,

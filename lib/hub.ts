@@ -2,6 +2,7 @@
 // it fans out to, by topic.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
+import type { Http2Session } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
 import { Http2Sessions } from './http2-sessions'
@@ -121,7 +122,7 @@ export class Hub implements SseHub, StreamOwner {
     // Events published before this stream opened go out first: its first id already covers them.
     this.flush()
     this.streams.add(stream)
-    if ('stream' in res) this.sessions.track(res.stream.session)
+    if ('stream' in res) this.sessions.track(res.stream.session as Http2Session)
     for (const topic of topics) {
       let streams = this.byTopic.get(topic)
       if (streams === undefined) this.byTopic.set(topic, streams = new Set())
@@ -307,7 +308,7 @@ function readLastEventId (request: FastifyRequest): string | undefined {
   const header = request.headers['last-event-id']
   if (typeof header === 'string' && header !== '') return header
   // From the URL itself, not `request.query`: a route's query schema may strip keys it does not know.
-  const url = request.raw.url ?? ''
+  const url = request.raw.url as string
   const start = url.indexOf('?')
   if (start === -1) return undefined
   const fromQuery = new URLSearchParams(url.slice(start + 1)).get('lastEventId')

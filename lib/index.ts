@@ -48,6 +48,9 @@ export default fastifySse
 
 export { FST_SSE_ALREADY_REGISTERED, FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR, FST_SSE_STREAM_CLOSED, FST_SSE_UNKNOWN_EVENT } from './errors'
 export type { SsePluginOptions } from './options'
+// For stores of your own: the ids and the replay decision the built-in stores use.
+export { formatEventId, newEpoch, parseEventId } from './protocol/event-id'
+export { planReplay } from './store/plan-replay'
 export type { SseEventSchemas } from './schemas'
 export type { SseReplay, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './store/types'
 export type * from './types'

@@ -61,4 +61,15 @@ test('fastify-sse-hub/redis loads by name from ESM and CommonJS, and only it loa
     console.log(JSON.stringify([typeof redisStore, before, afterCore, afterRedis]))
   `])
   t.same(JSON.parse(cjs), ['function', false, false, true])
+  const withoutIoredis = await node(['-e', `
+    const Module = require('node:module')
+    const resolve = Module._resolveFilename
+    Module._resolveFilename = function (request, ...rest) {
+      if (request === 'ioredis') throw Object.assign(new Error("Cannot find module 'ioredis'"), { code: 'MODULE_NOT_FOUND' })
+      return resolve.call(this, request, ...rest)
+    }
+    require('fastify-sse-hub')
+    try { require('fastify-sse-hub/redis') } catch (err) { console.log(JSON.stringify([err.code, err.message])) }
+  `])
+  t.same(JSON.parse(withoutIoredis), ['MODULE_NOT_FOUND', 'fastify-sse-hub/redis needs ioredis, an optional peer dependency: npm install ioredis'], 'without ioredis: the core loads, the store says what to install')
 })

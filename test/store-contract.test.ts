@@ -4,7 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 import { MemoryStore } from '../lib/store/memory-store'
-import type { SseReplay, SseStore, SseStoreContext, SseStoredEvent, SseStream } from '../lib/index'
+import { formatEventId, newEpoch, parseEventId, planReplay, type SseReplay, type SseStore, type SseStoreContext, type SseStoredEvent, type SseStream } from '../lib/index'
 
 /** A memory store whose deliveries and replays are held until the test releases them. */
 class ControlledStore implements SseStore {
@@ -225,4 +225,46 @@ test('a store that lost events ends every stream, so each reconnects and replays
   await a.until(() => a.ended, 'a ended')
   await b.until(() => b.ended, 'b ended')
   t.equal(app.sse.stats().connections, 0)
+})
+
+test('a store of one\'s own, written with the exported helpers, replays and resets like the built-in one', async (t) => {
+  /** Keeps the last 2 events of every topic in one array: the smallest honest store. */
+  class TinyStore implements SseStore {
+    private readonly epoch = newEpoch()
+    private seq = 0
+    private events: SseStoredEvent[] = []
+    private dropped = new Map<string, number>()
+    private deliver: (event: SseStoredEvent) => void = () => {}
+    async open (context: SseStoreContext): Promise<void> { this.deliver = context.deliver }
+    async append (topic: string, event: string, data: string): Promise<SseStoredEvent> {
+      const stored = { seq: ++this.seq, id: formatEventId(this.epoch, this.seq), topic, event, data }
+      this.events.push(stored)
+      const ofTopic = this.events.filter((e) => e.topic === topic)
+      if (ofTopic.length > 2) {
+        this.dropped.set(topic, ofTopic[0].seq)
+        this.events = this.events.filter((e) => e !== ofTopic[0])
+      }
+      this.deliver(stored)
+      return stored
+    }
+
+    newestId (): string { return formatEventId(this.epoch, this.seq) }
+    replay (topics: readonly string[], lastEventId: string): SseReplay {
+      const histories = topics.map((topic) => ({ events: this.events.filter((e) => e.topic === topic), droppedUpTo: this.dropped.get(topic) ?? 0 }))
+      return planReplay(this.epoch, parseEventId(lastEventId, this.epoch, this.seq), histories)
+    }
+
+    async close (): Promise<void> {}
+  }
+  const { app, port } = await listen(t, { store: new TinyStore() })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  const two = await app.sse.publish({ event: 'e', data: 2 })
+  await app.sse.publish({ event: 'e', data: 3 })
+  await app.sse.publish({ event: 'e', data: 4 }) // events 1 and 2 are gone now
+  const exact = client(t, port, { 'Last-Event-ID': two.id })
+  await exact.eventCount(2)
+  t.same(exact.events.map((e) => e.data), ['3', '4'])
+  const expired = client(t, port, { 'Last-Event-ID': one.id })
+  await expired.eventCount(3)
+  t.same(expired.events.map((e) => `${e.type}:${e.data}`), [`sse-reset:{"lastEventId":"${one.id}","reason":"expired"}`, 'e:3', 'e:4'])
 })

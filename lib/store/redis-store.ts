@@ -4,7 +4,8 @@
 // last entry it saw. The design is explained in docs/redis.md.
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
+import { Redis } from './ioredis'
 import { FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR } from '../errors'
 import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
 import { planReplay } from './plan-replay'
