@@ -26,11 +26,14 @@ const USE = `
   console.log(JSON.stringify({ type: res.headers.get('content-type'), first: first.slice(0, 4) }))
 `
 
-test('ESM: default and named imports are the plugin, and it serves a stream', async (t) => {
+test('ESM: default and named imports are the plugin (the CommonJS instance), and it serves a stream', async (t) => {
   const out = await node(['--input-type=module', '-e', `
     import Fastify from 'fastify'
-    import plugin, { fastifySse, FST_SSE_INVALID_DATA } from 'fastify-sse-hub'
-    if (plugin !== fastifySse || typeof FST_SSE_INVALID_DATA !== 'function') throw new Error('bad exports')
+    import { createRequire } from 'node:module'
+    import plugin, { fastifySse, FST_SSE_INVALID_DATA, planReplay } from 'fastify-sse-hub'
+    if (plugin !== fastifySse || typeof FST_SSE_INVALID_DATA !== 'function' || typeof planReplay !== 'function') throw new Error('bad exports')
+    // One instance for both module systems: the ES module entry re-exports the CommonJS one.
+    if (createRequire(import.meta.url)('fastify-sse-hub') !== plugin) throw new Error('two copies')
     ${USE}
   `])
   t.same(JSON.parse(out), { type: 'text/event-stream; charset=utf-8', first: 'id: ' })

@@ -4,7 +4,7 @@
 import { expect, test } from 'tstyche'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { fastifySse, type SseStream } from 'fastify-sse-hub'
+import fastifySseDefault, { fastifySse, type SseStream } from 'fastify-sse-hub'
 
 const events = {
   notification: Type.Object({ title: Type.String(), message: Type.String() }),
@@ -18,8 +18,10 @@ declare module 'fastify-sse-hub' {
 
 const app = Fastify()
 
-test('the named export registers with ESM TypeBox schemas', () => {
+test('the default and the named export register with ESM TypeBox schemas', () => {
   expect(app.register).type.toBeCallableWith(fastifySse, { events, history: 100 })
+  expect(app.register).type.toBeCallableWith(fastifySseDefault, { events, history: 100 })
+  expect(fastifySseDefault).type.toBe(fastifySse)
 })
 
 test('publish and send are typed from the ESM schemas', () => {
