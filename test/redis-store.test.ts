@@ -2,9 +2,11 @@
 // its own key prefix: delivery everywhere with one id, exact replay on another instance,
 // resets, history 0, and who owns which connection.
 import { test, type Test } from 'tap'
+import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { redisStore } from '../lib/redis'
+import type { SseStream } from '../lib/index'
 import { listen, type TestApp } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 import { adminClient, REDIS_URL, redisSkip, testPrefix } from './helpers/redis'
@@ -189,4 +191,29 @@ test('one store object serves one app', { skip }, async (t) => {
   const store = redisStore({ url: REDIS_URL, keyPrefix: testPrefix(t) })
   await listen(t, { store })
   await t.rejects(listen(t, { store }), { code: 'FST_SSE_INVALID_OPTION', message: /"store" is already used by another app/ })
+})
+
+test('await publish() resolves once the event is delivered here: a send or close() after it follows it', { skip }, async (t) => {
+  const store = redisStore({ url: REDIS_URL, keyPrefix: testPrefix(t) })
+  const streams: SseStream[] = []
+  const { app, port } = await listen(t, { store }, (app) => {
+    app.get('/events', (_request, reply) => { streams.push(reply.sse()) })
+  })
+  const client = await primed(t, port)
+  // The reader's next reads answer late, as over a slower connection than the publisher's (the
+  // read already waiting answers event 1 at once).
+  const reader = (store as unknown as { reader: Redis }).reader
+  const xread = reader.xread.bind(reader) as (...args: unknown[]) => Promise<unknown>
+  reader.xread = (async (...args: unknown[]) => {
+    const reply = await xread(...args)
+    await delay(100)
+    return reply
+  }) as never
+  await app.sse.publish({ event: 'n', data: 1 })
+  await client.eventCount(1)
+  await app.sse.publish({ event: 'n', data: 2 })
+  streams[0].send({ event: 'after', data: 'the publish' })
+  streams[0].close()
+  await client.until(() => client.ended, 'the end of the stream')
+  t.same(client.events.map((e) => `${e.type}:${e.data}`), ['n:1', 'n:2', 'after:"the publish"'])
 })

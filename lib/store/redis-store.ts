@@ -52,6 +52,8 @@ export class RedisStore implements SseStore {
   /** True while the reader is connected and in step: new streams can be served. */
   private serving = false
   private lastError: unknown
+  /** Appends waiting for the reader to deliver their event here, in seq order. */
+  private awaitingDelivery: Array<{ seq: number, done: () => void }> = []
 
   constructor (settings: RedisStoreSettings) {
     this.settings = settings
@@ -129,6 +131,10 @@ export class RedisStore implements SseStore {
     const [epoch, seq] = await this.run(APPEND_SCRIPT, [keys.log, keys.dropped, keys.topic + topic],
       [topic, event, data, this.history, settings.logLength], 'append the event to Redis') as [string, number]
     this.saw(epoch, seq)
+    // The event comes back to this instance through the reader, on another connection: `await
+    // publish()` resolves once it is delivered here, so what the caller does next (send, close)
+    // follows it on this instance's streams.
+    if (epoch === this.epoch && seq > this.seq) await this.delivered(seq)
     return { seq, id: formatEventId(epoch, seq), topic, event, data }
   }
 
@@ -164,7 +170,26 @@ export class RedisStore implements SseStore {
     this.closing = true
     this.serving = false
     this.release()
+    this.stopAwaitingDelivery(Infinity)
     await this.loop
+  }
+
+  /**
+   * Resolves once the reader has delivered `seq` here; at the latest after `timeout`, or when
+   * the reader moves to another history: the event is stored either way.
+   */
+  private delivered (seq: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.settings.timeout)
+      this.awaitingDelivery.push({ seq, done: () => { clearTimeout(timer); resolve() } })
+    })
+  }
+
+  private stopAwaitingDelivery (upTo: number): void {
+    const waiting = this.awaitingDelivery
+    let i = 0
+    while (i < waiting.length && waiting[i].seq <= upTo) waiting[i++].done()
+    if (i > 0) this.awaitingDelivery = waiting.slice(i)
   }
 
   /** Follows one shared log for every topic, in seq order, until the store closes. */
@@ -219,6 +244,7 @@ export class RedisStore implements SseStore {
       if (seq > this.floor) this.floor = seq
       context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[1], event: fields[3], data: fields[5] })
     }
+    this.stopAwaitingDelivery(this.seq)
   }
 
   /** Waits before the reader retries: for the connection to come back, or a while after an error. */
@@ -230,6 +256,7 @@ export class RedisStore implements SseStore {
   }
 
   private follow (epoch: string, ms: string, seq: number): void {
+    if (epoch !== this.epoch) this.stopAwaitingDelivery(Infinity)
     this.epoch = epoch
     this.ms = ms
     this.seq = seq
