@@ -167,31 +167,36 @@ function contenderName (contender) {
   return contender.kind === 'ours' ? `**${contender.label}**` : contender.label
 }
 
-function burstTable (entry) {
+/** One row per contender: `columns` are [heading, value of (row, ratio)], then runs ok. */
+function contenderTable (entry, columns) {
   const lines = [
-    '| contender | deliveries/s | × node:http (per repetition, median) | p50 ms | p99 ms | server CPU ns/delivery | load-generator CPU | runs ok |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+    `| contender | ${columns.map(([heading]) => heading).join(' | ')} | runs ok |`,
+    `| --- | ${columns.map(() => '---:').join(' | ')} | ---: |`
   ]
   for (const row of entry.rows) {
-    const name = contenderName(row.contender)
     const ratio = entry.ratios.each[row.contender.id]
-    lines.push(`| ${name} | ${fmt(row.deliveriesPerSec)} | ${fmt(ratio, 2)} | ${fmt(row.p50Ms, 1)} | ${fmt(row.p99Ms, 1)} | ${fmt(row.cpuNs)} | ${fmt(row.loadCpu * 100)} % | ${row.ok}/${row.runs} |`)
+    lines.push(`| ${contenderName(row.contender)} | ${columns.map(([, value]) => value(row, ratio)).join(' | ')} | ${row.ok}/${row.runs} |`)
   }
   return lines
 }
 
-function idleTable (entry) {
-  const lines = [
-    '| contender | time to accept 10k (ms) | accepts/s | server CPU per accept (µs) | RSS per connection (KiB) | heap per connection (KiB) | RSS × Fastify route | runs ok |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
-  ]
-  for (const row of entry.rows) {
-    const name = contenderName(row.contender)
-    const ratio = entry.ratios.each[row.contender.id]
-    lines.push(`| ${name} | ${fmt(row.acceptMs)} | ${fmt(row.acceptPerSec)} | ${fmt(row.acceptCpuUs)} | ${fmt(row.rssPerConnKiB, 1)} | ${fmt(row.heapPerConnKiB, 1)} | ${fmt(ratio, 2)} | ${row.ok}/${row.runs} |`)
-  }
-  return lines
-}
+const BURST_COLUMNS = [
+  ['deliveries/s', (row) => fmt(row.deliveriesPerSec)],
+  ['× node:http (per repetition, median)', (row, ratio) => fmt(ratio, 2)],
+  ['p50 ms', (row) => fmt(row.p50Ms, 1)],
+  ['p99 ms', (row) => fmt(row.p99Ms, 1)],
+  ['server CPU ns/delivery', (row) => fmt(row.cpuNs)],
+  ['load-generator CPU', (row) => `${fmt(row.loadCpu * 100)} %`]
+]
+
+const IDLE_COLUMNS = [
+  ['time to accept 10k (ms)', (row) => fmt(row.acceptMs)],
+  ['accepts/s', (row) => fmt(row.acceptPerSec)],
+  ['server CPU per accept (µs)', (row) => fmt(row.acceptCpuUs)],
+  ['RSS per connection (KiB)', (row) => fmt(row.rssPerConnKiB, 1)],
+  ['heap per connection (KiB)', (row) => fmt(row.heapPerConnKiB, 1)],
+  ['RSS × Fastify route', (row, ratio) => fmt(ratio, 2)]
+]
 
 function failureLines (cells) {
   const lines = []
@@ -334,7 +339,7 @@ function markdown (results, cells, goals) {
   }
   for (const entry of cells) {
     lines.push(`## ${cellTitle(entry.cell)}`, '')
-    lines.push(...(entry.cell.mode === 'idle' ? idleTable(entry) : burstTable(entry)), '')
+    lines.push(...contenderTable(entry, entry.cell.mode === 'idle' ? IDLE_COLUMNS : BURST_COLUMNS), '')
   }
   const failures = failureLines(cells)
   if (failures.length > 0) lines.push('### Failed runs (not counted)', '', ...failures, '')

@@ -4,6 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { once } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifySse, { type SseStream } from '../lib/index'
+import { HandlerGate } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 
 async function start (http2 = false): Promise<{ app: FastifyInstance, port: number, streams: SseStream[] }> {
@@ -58,16 +59,12 @@ test('close() with no stream open', async (t) => {
 })
 
 test('a stream opened by an async handler while the app closes is ended at once: close never hangs', async (t) => {
-  let release = () => {}
-  const gate = new Promise<void>((resolve) => { release = resolve })
-  let arrived = () => {}
-  const inHandler = new Promise<void>((resolve) => { arrived = resolve })
+  const gate = new HandlerGate()
   const opened: SseStream[] = []
   const app = Fastify()
   await app.register(fastifySse)
   app.get('/events', async (_request, reply) => {
-    arrived()
-    await gate
+    await gate.pass()
     opened.push(reply.sse())
   })
   let preCloseDone = () => {}
@@ -76,11 +73,11 @@ test('a stream opened by an async handler while the app closes is ended at once:
   await app.listen({ port: 0, host: '127.0.0.1' })
   const client = new RawSseClient((app.server.address() as { port: number }).port, '/events')
   t.teardown(() => client.close())
-  await inHandler
+  await gate.reached
   const started = process.hrtime.bigint()
   const closing = app.close()
   await afterPreClose
-  release()
+  gate.open()
   await closing
   const ms = Number(process.hrtime.bigint() - started) / 1e6
   t.ok(ms < 1000, `closed in ${ms.toFixed(0)} ms`)

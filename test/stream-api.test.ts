@@ -2,7 +2,7 @@ import { test, type Test } from 'tap'
 import { once } from 'node:events'
 import { connect as connectHttp2 } from 'node:http2'
 import { Type } from '@sinclair/typebox'
-import { listen } from './helpers/app'
+import { HandlerGate, listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 import type { SseStream } from '../lib/index'
 
@@ -126,26 +126,22 @@ test('topics are exposed and deduplicated', async (t) => {
 })
 
 test('a client that left before an async handler opened the stream: ended at once, never counted', async (t) => {
-  let release = () => {}
-  const gate = new Promise<void>((resolve) => { release = resolve })
-  let arrived = (_res: import('node:http').ServerResponse) => {}
-  const inHandler = new Promise<import('node:http').ServerResponse>((resolve) => { arrived = resolve })
+  const gate = new HandlerGate<import('node:http').ServerResponse>()
   const opened: SseStream[] = []
   const { app, port } = await listen(t, {}, (app) => {
     app.get('/events', async (_request, reply) => {
-      arrived(reply.raw)
-      await gate
+      await gate.pass(reply.raw)
       opened.push(reply.sse())
     })
   })
   const client = new RawSseClient(port, '/events')
-  const res = await inHandler
+  const res = await gate.reached
   client.close()
   await once(client.socket, 'close')
   for (let turns = 0; !res.destroyed && turns < 1000; turns++) await new Promise((resolve) => setImmediate(resolve))
   t.equal(res.destroyed, true, 'the server saw the client leave')
-  release()
-  await gate
+  gate.open()
+  await gate.opened
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(opened.length, 1)
   t.equal(await opened[0].closed, 'client')
@@ -155,27 +151,23 @@ test('a client that left before an async handler opened the stream: ended at onc
 })
 
 test('HTTP/2: a client that left before an async handler opened the stream is not counted', async (t) => {
-  let release = () => {}
-  const gate = new Promise<void>((resolve) => { release = resolve })
-  let arrived = () => {}
-  const inHandler = new Promise<void>((resolve) => { arrived = resolve })
+  const gate = new HandlerGate()
   const opened: SseStream[] = []
   const { app, url } = await listen(t, {}, (app) => {
     app.get('/events', async (_request, reply) => {
-      arrived()
-      await gate
+      await gate.pass()
       opened.push(reply.sse())
     })
   }, { http2: true })
   const session = connectHttp2(url).on('error', () => {})
   t.teardown(() => session.destroy())
   const request = session.request({ ':path': '/events' }).on('error', () => {})
-  await inHandler
+  await gate.reached
   request.close() // RST_STREAM: the client is gone
   await once(request, 'close')
   await new Promise((resolve) => setTimeout(resolve, 50))
-  release()
-  await gate
+  gate.open()
+  await gate.opened
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(await opened[0].closed, 'client')
   t.equal(app.sse.stats().connections, 0)

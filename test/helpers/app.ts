@@ -22,3 +22,25 @@ export async function listen (t: Test, options: SsePluginOptions = {}, routes?: 
   const port = (app.server.address() as { port: number }).port
   return { app, port, url: `http://127.0.0.1:${port}` }
 }
+
+/**
+ * Holds an async handler at `pass()` until the test calls `open()`: `reached` resolves, with what
+ * the handler passed, once it got there; `opened` once the test let it through.
+ */
+export class HandlerGate<T = void> {
+  readonly reached: Promise<T>
+  readonly opened: Promise<void>
+  open: () => void = () => {}
+  private arrive: (value: T) => void = () => {}
+
+  constructor () {
+    this.reached = new Promise((resolve) => { this.arrive = resolve })
+    this.opened = new Promise((resolve) => { this.open = resolve })
+  }
+
+  /** In the handler: says it arrived, then waits for the test. */
+  async pass (value: T): Promise<void> {
+    this.arrive(value)
+    await this.opened
+  }
+}
