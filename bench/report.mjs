@@ -79,30 +79,32 @@ function ratios (results, cell) {
   const libraries = results.contenders.filter((c) => c.kind === 'library').map((c) => c.id)
   const pick = (rep, id) => results.runs.find((run) => run.cell === cell.id && run.rep === rep && run.contender === id && run.ok)
   const per = (fn) => median(reps.map((rep) => fn(rep)))
+  /** `field` of contender `a` over that of `b`, per repetition, then the median. */
+  const ratio = (field, a, b) => per((rep) => pick(rep, a)?.[field] / pick(rep, b)?.[field])
   // Every contender against the ceilings, repetition by repetition, for the tables' ratio columns.
   const out = { each: {} }
   for (const { id } of results.contenders) {
     out.each[id] = cell.mode === 'idle'
-      ? per((rep) => pick(rep, id)?.rssPerConnKiB / pick(rep, 'fastify-hijack')?.rssPerConnKiB)
-      : per((rep) => pick(rep, id)?.deliveriesPerSec / pick(rep, 'node-http')?.deliveriesPerSec)
+      ? ratio('rssPerConnKiB', id, 'fastify-hijack')
+      : ratio('deliveriesPerSec', id, 'node-http')
   }
   for (const ours of ['hub', 'hub-redis', 'hub-alt']) {
     if (cell.mode === 'idle') {
       out[ours] = {
-        rssVsHijack: per((rep) => pick(rep, ours)?.rssPerConnKiB / pick(rep, 'fastify-hijack')?.rssPerConnKiB),
-        acceptCpuVsHijack: per((rep) => pick(rep, ours)?.serverCpuUsPerAccept / pick(rep, 'fastify-hijack')?.serverCpuUsPerAccept),
-        acceptCpuVsHub: per((rep) => pick(rep, ours)?.serverCpuUsPerAccept / pick(rep, 'hub')?.serverCpuUsPerAccept),
-        acceptVsHub: per((rep) => pick(rep, ours)?.acceptMs / pick(rep, 'hub')?.acceptMs),
-        acceptVsHijack: per((rep) => pick(rep, ours)?.acceptMs / pick(rep, 'fastify-hijack')?.acceptMs),
-        acceptVsNode: per((rep) => pick(rep, ours)?.acceptMs / pick(rep, 'node-http')?.acceptMs)
+        rssVsHijack: ratio('rssPerConnKiB', ours, 'fastify-hijack'),
+        acceptCpuVsHijack: ratio('serverCpuUsPerAccept', ours, 'fastify-hijack'),
+        acceptCpuVsHub: ratio('serverCpuUsPerAccept', ours, 'hub'),
+        acceptVsHub: ratio('acceptMs', ours, 'hub'),
+        acceptVsHijack: ratio('acceptMs', ours, 'fastify-hijack'),
+        acceptVsNode: ratio('acceptMs', ours, 'node-http')
       }
     } else {
       out[ours] = {
-        vsNode: per((rep) => pick(rep, ours)?.deliveriesPerSec / pick(rep, 'node-http')?.deliveriesPerSec),
-        vsHijack: per((rep) => pick(rep, ours)?.deliveriesPerSec / pick(rep, 'fastify-hijack')?.deliveriesPerSec),
-        vsHub: per((rep) => pick(rep, ours)?.deliveriesPerSec / pick(rep, 'hub')?.deliveriesPerSec),
-        cpuVsHub: per((rep) => pick(rep, ours)?.serverCpuNsPerDelivery / pick(rep, 'hub')?.serverCpuNsPerDelivery),
-        p99VsNode: per((rep) => pick(rep, ours)?.p99Ms / pick(rep, 'node-http')?.p99Ms),
+        vsNode: ratio('deliveriesPerSec', ours, 'node-http'),
+        vsHijack: ratio('deliveriesPerSec', ours, 'fastify-hijack'),
+        vsHub: ratio('deliveriesPerSec', ours, 'hub'),
+        cpuVsHub: ratio('serverCpuNsPerDelivery', ours, 'hub'),
+        p99VsNode: ratio('p99Ms', ours, 'node-http'),
         vsBestLibrary: per((rep) => {
           const best = Math.max(...libraries.map((id) => pick(rep, id)?.deliveriesPerSec ?? NaN).filter(Number.isFinite))
           return pick(rep, ours)?.deliveriesPerSec / best
