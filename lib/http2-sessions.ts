@@ -1,45 +1,75 @@
 // The HTTP/2 sessions that carried an event stream, closed with the app. Before Node.js 24
-// nothing else closes them (unless Fastify's `forceCloseConnections` is set), and a graceful
-// close waits for streams a client that stopped reading never lets finish: so after a short
-// grace, a session still open is cut.
-import type { Http2Session } from 'node:http2'
+// nothing else closes them (unless Fastify's `forceCloseConnections` is set). A graceful close
+// waits for the session's streams and then for its socket to flush, which a client that stopped
+// reading never lets happen: such a session is cut after a short grace. A session that only
+// has ordinary requests still in flight is left to finish them.
+import type { Http2Session, Http2Stream } from 'node:http2'
 
-/** How long a closing session may take to deliver the end of its streams. */
+/** How long a closing session may take to deliver the end of its event streams. */
 const GRACE_MS = 250
 
-export class Http2Sessions {
-  /**
-   * Each session, and how to cut its connection. A destroyed session still waits to flush its
-   * socket (which a stalled client never reads) and lets go of it, and the socket it exposes
-   * refuses destroy(): its resetAndDestroy, bound to the real socket, is taken while it is bound.
-   */
-  private readonly open = new Map<Http2Session, () => void>()
+interface Tracked {
+  /** Its event streams not yet closed. */
+  readonly streams: Set<Http2Stream>
+  readonly cut: () => void
+}
 
-  /** A session of a stream that just opened (so it is not destroyed). */
-  track (session: Http2Session): void {
-    if (this.open.has(session)) return
-    let cut: () => void
-    try {
-      cut = (session.socket as unknown as { resetAndDestroy: () => void }).resetAndDestroy
-    /* c8 ignore start -- a Node.js whose socket proxy refuses that too: destroying is all there is */
-    } catch {
-      cut = () => {}
+export class Http2Sessions {
+  private readonly open = new Map<Http2Session, Tracked>()
+  private readonly closing = new WeakSet<Http2Session>()
+
+  /** The HTTP/2 stream of an event stream that just opened. */
+  track (stream: Http2Stream): void {
+    const session = stream.session as Http2Session
+    let tracked = this.open.get(session)
+    if (tracked === undefined) {
+      tracked = { streams: new Set(), cut: cutterOf(session) }
+      this.open.set(session, tracked)
+      session.once('close', () => this.open.delete(session))
     }
-    /* c8 ignore stop */
-    this.open.set(session, cut)
-    session.once('close', () => this.open.delete(session))
+    const streams = tracked.streams
+    streams.add(stream)
+    stream.once('close', () => streams.delete(stream))
   }
 
-  /** Closes every tracked session: gracefully, then by force after the grace period. */
+  /** Closes every tracked session (once): gracefully, and by force if stuck after the grace. */
   closeAll (): void {
-    for (const [session, cut] of this.open) {
-      session.close() // a no-op on a session already closing
+    for (const [session, { streams, cut }] of this.open) {
+      if (this.closing.has(session)) continue
+      this.closing.add(session)
+      session.close()
       const timer = setTimeout(() => {
-        session.destroy()
-        cut()
+        // Stuck: an event stream that cannot finish, or a destroyed session still flushing.
+        if (streams.size > 0 || session.destroyed) cut()
       }, GRACE_MS)
       timer.unref()
       session.once('close', () => clearTimeout(timer))
     }
+  }
+}
+
+/**
+ * How to cut a session's connection. Its socket proxy refuses destroy(), and a destroyed
+ * session lets go of the socket while it waits to flush it, so the means is taken now: the
+ * plain socket's resetAndDestroy (bound to it by the proxy), or under TLS the TCP socket that
+ * the TLS one wraps. Destroying the session as well would leave Node spinning at exit.
+ */
+function cutterOf (session: Http2Session): () => void {
+  try {
+    const socket = session.socket as unknown as { encrypted?: boolean, _parent?: { destroy: () => void }, resetAndDestroy: () => void }
+    // Under TLS, the connection is the TCP socket the TLS one wraps.
+    const tcp = socket.encrypted === true ? socket._parent : undefined
+    const reset = tcp === undefined ? socket.resetAndDestroy : () => tcp.destroy()
+    return () => {
+      try {
+        reset()
+      /* c8 ignore next 3 -- never seen: a timer must not throw whatever the socket does */
+      } catch {
+        session.destroy()
+      }
+    }
+  /* c8 ignore next 3 -- a Node.js whose socket proxy refuses that too */
+  } catch {
+    return () => { session.destroy() }
   }
 }

@@ -2,7 +2,6 @@
 // it fans out to, by topic.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
-import type { Http2Session } from 'node:http2'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
 import { Http2Sessions } from './http2-sessions'
@@ -122,7 +121,7 @@ export class Hub implements SseHub, StreamOwner {
     // Events published before this stream opened go out first: its first id already covers them.
     this.flush()
     this.streams.add(stream)
-    if ('stream' in res) this.sessions.track(res.stream.session as Http2Session)
+    if ('stream' in res) this.sessions.track(res.stream)
     for (const topic of topics) {
       let streams = this.byTopic.get(topic)
       if (streams === undefined) this.byTopic.set(topic, streams = new Set())

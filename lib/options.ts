@@ -2,7 +2,7 @@
 import { KindGuard } from '@sinclair/typebox'
 import { FST_SSE_INVALID_OPTION } from './errors'
 import { RESET_EVENT } from './protocol/encode'
-import { describe, type SseEventSchemas } from './schemas'
+import { describe, isWellFormed, type SseEventSchemas } from './schemas'
 import type { SseStore } from './store/types'
 
 export interface SsePluginOptions {
@@ -74,8 +74,8 @@ function checkEvents (events: unknown): SseEventSchemas | undefined {
     throw new FST_SSE_INVALID_OPTION('events', `must map event names to TypeBox schemas, got ${describe(events)}`)
   }
   for (const [name, schema] of Object.entries(events)) {
-    if (name === '' || /[\r\n\0]/.test(name) || name === RESET_EVENT) {
-      throw new FST_SSE_INVALID_OPTION('events', `cannot declare the event name ${JSON.stringify(name)} (empty, CR/LF/NUL, or reserved)`)
+    if (name === '' || /[\r\n\0]/.test(name) || !isWellFormed(name) || name === RESET_EVENT) {
+      throw new FST_SSE_INVALID_OPTION('events', `cannot declare the event name ${JSON.stringify(name)} (empty, CR/LF/NUL, a lone surrogate, or reserved)`)
     }
     if (!KindGuard.IsSchema(schema)) {
       throw new FST_SSE_INVALID_OPTION(`events.${name}`, 'must be a TypeBox schema (Type.Object(...), Type.String(), ...)')

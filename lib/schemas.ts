@@ -19,9 +19,14 @@ export function checkField (what: string, value: unknown): asserts value is stri
     throw new FST_SSE_INVALID_FIELD(`${what} must not contain CR, LF or NUL, got ${JSON.stringify(value)}`)
   }
   // Sent and stored as UTF-8, where every lone surrogate becomes U+FFFD: two topics would be one.
-  if (!(value as string & { isWellFormed (): boolean }).isWellFormed()) {
+  if (!isWellFormed(value)) {
     throw new FST_SSE_INVALID_FIELD(`${what} must be well-formed Unicode (no lone surrogate), got ${JSON.stringify(value)}`)
   }
+}
+
+/** No lone surrogate (String.prototype.isWellFormed, Node.js 20, newer than the ES2022 typings). */
+export function isWellFormed (text: string): boolean {
+  return (text as string & { isWellFormed (): boolean }).isWellFormed()
 }
 
 /** Throws FST_SSE_INVALID_FIELD for a key `what` does not take: a misspelt `topic` must not pass. */

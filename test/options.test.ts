@@ -47,6 +47,7 @@ test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OP
     [{ events: { a: { type: 'string' } } }, 'events.a'],
     [{ events: { '': Type.String() } }, 'events'],
     [{ events: { 'a\nb': Type.String() } }, 'events'],
+    [{ events: { 'tick\ud800': Type.String() } }, 'events'],
     [{ events: { 'sse-reset': Type.Object({}) } }, 'events'],
     [{ store: {} }, 'store'],
     [{ store: null }, 'store'],

@@ -151,21 +151,22 @@ test('a client that left before an async handler opened the stream: ended at onc
 })
 
 test('HTTP/2: a client that left before an async handler opened the stream is not counted', async (t) => {
-  const gate = new HandlerGate()
+  const gate = new HandlerGate<import('node:http2').Http2ServerResponse>()
   const opened: SseStream[] = []
   const { app, url } = await listen(t, {}, (app) => {
     app.get('/events', async (_request, reply) => {
-      await gate.pass()
+      await gate.pass(reply.raw as unknown as import('node:http2').Http2ServerResponse)
       opened.push(reply.sse())
     })
   }, { http2: true })
   const session = connectHttp2(url).on('error', () => {})
   t.teardown(() => session.destroy())
   const request = session.request({ ':path': '/events' }).on('error', () => {})
-  await gate.reached
+  const res = await gate.reached
   request.close() // RST_STREAM: the client is gone
   await once(request, 'close')
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  for (let turns = 0; !res.stream.destroyed && turns < 1000; turns++) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(res.stream.destroyed, true, 'the server saw the client leave')
   gate.open()
   await gate.opened
   await new Promise((resolve) => setImmediate(resolve))

@@ -134,7 +134,7 @@ export class RedisStore implements SseStore {
     // The event comes back to this instance through the reader, on another connection: `await
     // publish()` resolves once it is delivered here, so what the caller does next (send, close)
     // follows it on this instance's streams.
-    if (epoch === this.epoch && seq > this.seq) await this.delivered(seq)
+    if (!this.closing && epoch === this.epoch && seq > this.seq) await this.delivered(seq)
     return { seq, id: formatEventId(epoch, seq), topic, event, data }
   }
 
@@ -181,6 +181,7 @@ export class RedisStore implements SseStore {
   private delivered (seq: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, this.settings.timeout)
+      timer.unref()
       this.awaitingDelivery.push({ seq, done: () => { clearTimeout(timer); resolve() } })
     })
   }
