@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis'
 import { FST_SSE_INVALID_OPTION } from '../errors'
 import { orDefault } from '../options'
+import { isWellFormed } from '../schemas'
 
 interface SseRedisStoreCommonOptions {
   /** Namespaces every key the store uses, so several apps can share one Redis. Default `'sse'`. */
@@ -88,8 +89,8 @@ function checkClient (client: unknown): Redis {
 }
 
 function checkKeyPrefix (prefix: unknown): string {
-  if (typeof prefix !== 'string' || prefix === '') {
-    throw new FST_SSE_INVALID_OPTION('redisStore.keyPrefix', 'must be a non-empty string')
+  if (typeof prefix !== 'string' || prefix === '' || !isWellFormed(prefix)) {
+    throw new FST_SSE_INVALID_OPTION('redisStore.keyPrefix', 'must be a non-empty string (without lone surrogates: Redis stores UTF-8)')
   }
   return prefix
 }
