@@ -2,7 +2,8 @@
 import { KindGuard } from '@sinclair/typebox'
 import { FST_SSE_INVALID_OPTION } from './errors'
 import { RESET_EVENT } from './protocol/encode'
-import { describe, isWellFormed, type SseEventSchemas } from './schemas'
+import { checkInteger, describe, isWellFormed, MAX_TIMER_MS, orDefault } from './checks'
+import type { SseEventSchemas } from './schemas'
 import type { SseStore } from './store/types'
 
 export interface SsePluginOptions {
@@ -29,7 +30,6 @@ export interface SseResolvedOptions {
   store: SseStore | undefined
 }
 
-const MAX_TIMER_MS = 2_147_483_647 // setTimeout's largest delay
 const MAX_HISTORY = 16_777_216
 const STORE_METHODS = ['open', 'append', 'newestId', 'replay', 'close'] as const
 // Fastify's own register options reach the plugin too.
@@ -54,18 +54,6 @@ export function resolveOptions (options: unknown): SseResolvedOptions {
     maxBufferedBytes: checkInteger('maxBufferedBytes', orDefault(given.maxBufferedBytes, 1 << 20), 1, Number.MAX_SAFE_INTEGER),
     store: checkStore(given.store)
   }
-}
-
-/** Only an absent option takes its default: `null` is a wrong value, and says so. */
-export function orDefault (value: unknown, fallback: unknown): unknown {
-  return value === undefined ? fallback : value
-}
-
-function checkInteger (name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new FST_SSE_INVALID_OPTION(name, `must be an integer from ${min} to ${max}, got ${typeof value === 'number' ? value : describe(value)}`)
-  }
-  return value
 }
 
 function checkEvents (events: unknown): SseEventSchemas | undefined {

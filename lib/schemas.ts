@@ -2,6 +2,7 @@
 import { type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox/compiler'
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_UNKNOWN_EVENT } from './errors'
+import { describe, isWellFormed } from './checks'
 import { hasLineBreakOrNul, RESET_EVENT } from './protocol/encode'
 
 /**
@@ -24,11 +25,6 @@ export function checkField (what: string, value: unknown): asserts value is stri
   }
 }
 
-/** No lone surrogate (String.prototype.isWellFormed, Node.js 20, newer than the ES2022 typings). */
-export function isWellFormed (text: string): boolean {
-  return (text as string & { isWellFormed (): boolean }).isWellFormed()
-}
-
 /** Throws FST_SSE_INVALID_FIELD for a key `what` does not take: a misspelt `topic` must not pass. */
 export function rejectUnknownKeys (what: string, value: object, known: readonly string[]): void {
   for (const key in value) {
@@ -36,13 +32,6 @@ export function rejectUnknownKeys (what: string, value: object, known: readonly 
       throw new FST_SSE_INVALID_FIELD(`${what} takes no ${JSON.stringify(key)} (it takes ${known.join(', ')})`)
     }
   }
-}
-
-export function describe (value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return JSON.stringify(value)
-  return typeof value
 }
 
 export class EventChecker {

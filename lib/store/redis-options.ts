@@ -1,8 +1,7 @@
 // Options of `redisStore()`: defaults, and the checks that run when the store is created.
 import type { Redis } from 'ioredis'
 import { FST_SSE_INVALID_OPTION } from '../errors'
-import { orDefault } from '../options'
-import { isWellFormed } from '../schemas'
+import { checkInteger, isWellFormed, MAX_TIMER_MS, orDefault } from '../checks'
 
 interface SseRedisStoreCommonOptions {
   /** Namespaces every key the store uses, so several apps can share one Redis. Default `'sse'`. */
@@ -44,7 +43,6 @@ export interface RedisStoreSettings {
 }
 
 const KNOWN_KEYS = new Set(['url', 'client', 'keyPrefix', 'timeout', 'logLength'])
-const MAX_TIMER_MS = 2_147_483_647
 const CLIENT_METHODS = ['duplicate', 'evalsha', 'eval', 'xread'] as const
 
 export function resolveRedisOptions (options: unknown): RedisStoreSettings {
@@ -60,13 +58,13 @@ export function resolveRedisOptions (options: unknown): RedisStoreSettings {
   if ((given.url === undefined) === (given.client === undefined)) {
     throw new FST_SSE_INVALID_OPTION('redisStore', 'needs exactly one of `url` (the store connects itself) or `client` (an ioredis client you own)')
   }
-  const timeout = checkInteger('timeout', orDefault(given.timeout, 5000), 1, Math.floor(MAX_TIMER_MS / 2))
+  const timeout = checkInteger('redisStore.timeout', orDefault(given.timeout, 5000), 1, Math.floor(MAX_TIMER_MS / 2))
   return {
     url: given.url === undefined ? undefined : checkUrl(given.url),
     client: given.client === undefined ? undefined : checkClient(given.client),
     keyPrefix: checkKeyPrefix(orDefault(given.keyPrefix, 'sse')),
     timeout,
-    logLength: checkInteger('logLength', orDefault(given.logLength, 10_000), 1, Number.MAX_SAFE_INTEGER)
+    logLength: checkInteger('redisStore.logLength', orDefault(given.logLength, 10_000), 1, Number.MAX_SAFE_INTEGER)
   }
 }
 
@@ -93,11 +91,4 @@ function checkKeyPrefix (prefix: unknown): string {
     throw new FST_SSE_INVALID_OPTION('redisStore.keyPrefix', 'must be a non-empty string (without lone surrogates: Redis stores UTF-8)')
   }
   return prefix
-}
-
-function checkInteger (name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new FST_SSE_INVALID_OPTION(`redisStore.${name}`, `must be an integer from ${min} to ${max}, got ${String(value)}`)
-  }
-  return value
 }
