@@ -131,8 +131,8 @@ export class Hub implements SseHub, StreamOwner {
       // The priming frame, written now, carries the headers with it: one packet.
       this.prime(stream, res)
     } else {
-      // A replay may wait on the store: the headers go out alone, at once.
-      (res as ServerResponse).flushHeaders()
+      // A replay may wait on the store: the headers (and `retry:`) go out at once.
+      this.openWithRetry(stream, res)
       this.replay(stream, lastEventId)
     }
     // Opened while the app closes (an async handler that was still working): ended at once.
@@ -175,8 +175,7 @@ export class Hub implements SseHub, StreamOwner {
       id = this.store.newestId()
     } catch (err) {
       // The headers, and `retry:` for when to come back, before the stream ends.
-      if (this.retry === undefined) (res as ServerResponse).flushHeaders()
-      else stream.writeWithHeaders(encodeRetry(this.retry))
+      this.openWithRetry(stream, res)
       this.storeUnavailable(stream, err)
       return
     }
@@ -187,8 +186,13 @@ export class Hub implements SseHub, StreamOwner {
     stream.writeWithHeaders(this.primingFrame)
   }
 
+  /** Sends the headers now, with the `retry:` line when there is one: a stream without its first frame. */
+  private openWithRetry (stream: LiveStream, res: SseResponse): void {
+    if (this.retry === undefined) (res as ServerResponse).flushHeaders()
+    else stream.writeWithHeaders(encodeRetry(this.retry))
+  }
+
   private replay (stream: LiveStream, lastEventId: string): void {
-    if (this.retry !== undefined) stream.write(encodeRetry(this.retry))
     stream.awaitReplay()
     let replay: SseReplay | Promise<SseReplay>
     try {
