@@ -30,6 +30,8 @@ export class Hub implements SseHub, StreamOwner {
   /** Events delivered in this turn of the event loop, written together at its end. */
   private batch: SseStoredEvent[] = []
   private batchByTopic = new Map<string, { streams: Set<LiveStream>, events: SseStoredEvent[] }>()
+  /** Set while a batch is written: callbacks that must wait for the end of it. */
+  private deferred: Array<() => void> | undefined
   private published = 0
   private dropped = 0
   private closing = false
@@ -255,6 +257,25 @@ export class Hub implements SseHub, StreamOwner {
     const groups = this.batchByTopic
     this.batch = []
     this.batchByTopic = new Map()
+    const deferred: Array<() => void> = this.deferred = []
+    try {
+      this.fanOut(batch, groups)
+    } finally {
+      this.deferred = undefined
+      for (const callback of deferred) callback()
+    }
+  }
+
+  /**
+   * Runs `callback` now, or once the fan-out in progress is done: an abort listener of a stream
+   * dropped mid-fan-out that sends to another stream must not write ahead of this batch there.
+   */
+  afterFanOut (callback: () => void): void {
+    if (this.deferred === undefined) callback()
+    else this.deferred.push(callback)
+  }
+
+  private fanOut (batch: readonly SseStoredEvent[], groups: Map<string, { streams: Set<LiveStream>, events: SseStoredEvent[] }>): void {
     let oneByOne: Set<LiveStream> | undefined
     // The topic's streams as they were at delivery: a set emptied since is simply empty.
     for (const { streams, events } of groups.values()) {

@@ -18,6 +18,8 @@ export interface StreamOwner {
   markTurn (): void
   /** Writes the events published so far, before a stream ends. */
   flush (): void
+  /** Runs `callback` now, or after the fan-out in progress. */
+  afterFanOut (callback: () => void): void
   detach (stream: LiveStream, reason: SseCloseReason): void
 }
 
@@ -47,7 +49,7 @@ export class LiveStream implements SseStream {
   queue: QueuedWrite[] | null = null
   /** Bytes waiting in `queue`: the client's backlog while its replay is read. */
   private queuedBytes = 0
-  /** The owner's turn of the last write, and the bytes written in it: they cannot have drained. */
+  /** The owner's turn of the last write (or queued write), and the bytes of it: they cannot have drained. */
   private turn = -1
   private turnBytes = 0
 
@@ -131,11 +133,7 @@ export class LiveStream implements SseStream {
       return
     }
     if (this.reason !== undefined) return
-    this.owner.markTurn()
-    if (this.unsentFromEarlierTurns() > this.owner.maxBufferedBytes) {
-      this.end('slow')
-      return
-    }
+    if (this.tooFarBehind()) return
     (this.res as ServerResponse).write(chunk)
     this.turnBytes += byteLength(chunk)
     this.wrote = true
@@ -189,6 +187,8 @@ export class LiveStream implements SseStream {
   finishReplay (frames: readonly Buffer[], after: number): void {
     const waiting = this.queue as QueuedWrite[]
     this.queue = null
+    // What was queued in this turn is counted again as it is written now.
+    this.turnBytes = 0
     this.skipUpTo = after
     if (frames.length > 0) this.write(frames.length === 1 ? frames[0] : Buffer.concat(frames))
     for (const item of waiting) {
@@ -203,7 +203,7 @@ export class LiveStream implements SseStream {
     // client stalled and drop it: hence the check after it).
     if (reason !== 'slow' && this.reason === undefined) this.owner.flush()
     if (this.reason !== undefined) return
-    const stale = this.unsentFromEarlierTurns()
+    const stale = this.backlog.writableLength - this.bytesOfThisTurn()
     this.finish(reason)
     // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
     if (reason === 'slow' || (reason === 'shutdown' && stale > 0)) {
@@ -222,9 +222,11 @@ export class LiveStream implements SseStream {
    * store is slow to answer cannot make it grow past maxBufferedBytes either.
    */
   private enqueue (seq: number, frame: Buffer | string): void {
-    (this.queue as QueuedWrite[]).push({ seq, frame })
-    this.queuedBytes += byteLength(frame)
-    if (this.queuedBytes > this.owner.maxBufferedBytes) this.end('slow')
+    if (this.tooFarBehind()) return
+    const bytes = byteLength(frame)
+    ;(this.queue as QueuedWrite[]).push({ seq, frame })
+    this.queuedBytes += bytes
+    this.turnBytes += bytes
   }
 
   private finish (reason: SseCloseReason): void {
@@ -233,20 +235,30 @@ export class LiveStream implements SseStream {
     this.queue = null
     this.owner.detach(this, reason)
     this.resolveClosed?.(reason)
-    this.controller?.abort(reason)
+    const controller = this.controller
+    // Abort listeners run user code at once: not in the middle of writing a batch to every stream.
+    if (controller !== undefined) this.owner.afterFanOut(() => controller.abort(reason))
   }
 
-  /**
-   * Bytes the client has not read: what is still unsent from earlier turns of the event loop.
-   * Bytes written in this turn had no chance to drain, so a large burst or replay never counts
-   * against a client that keeps up.
-   */
-  private unsentFromEarlierTurns (): number {
+  /** Before a write: ends the stream ('slow') when the client's backlog is past the limit. */
+  private tooFarBehind (): boolean {
+    this.owner.markTurn()
+    // The client's backlog: what is still unsent, or waiting behind its replay. Bytes of this
+    // turn had no chance to drain, so a large burst or replay never counts against a client
+    // that keeps up.
+    const unsent = this.queue === null ? this.backlog.writableLength : this.queuedBytes
+    if (unsent - this.bytesOfThisTurn() <= this.owner.maxBufferedBytes) return false
+    this.end('slow')
+    return true
+  }
+
+  /** Bytes written (or queued) in the owner's current turn of the event loop. */
+  private bytesOfThisTurn (): number {
     if (this.turn !== this.owner.turn) {
       this.turn = this.owner.turn
       this.turnBytes = 0
     }
-    return this.backlog.writableLength - this.turnBytes
+    return this.turnBytes
   }
 
   private assertOpen (action: string): void {

@@ -79,3 +79,34 @@ test('a replay larger than maxBufferedBytes, followed by a send, reaches a clien
   t.equal(client.events.at(-1)?.type, 'welcome')
   t.equal(app.sse.stats().dropped, 0, '300 KB of replay did not count as a stalled client')
 })
+
+test('a send from the abort listener of a client dropped mid-flush comes after the events published before it', async (t) => {
+  const opened: SseStream[] = []
+  const { app, port } = await listen(t, { maxBufferedBytes: 16 * 1024, heartbeat: 0 }, (app) => {
+    app.get('/events', (_request, reply) => { opened.push(reply.sse()) })
+  })
+  // The stalled client opens first, so the fan-out reaches it, and drops it, before the other.
+  const stalled = new RawSseClient(port, '/events', {}, { read: false })
+  t.teardown(() => stalled.close())
+  await new Promise<void>((resolve) => { const check = () => opened.length === 1 ? resolve() : setTimeout(check, 5); check() })
+  const reader = new RawSseClient(port, '/events')
+  t.teardown(() => reader.close())
+  await reader.until(() => reader.items.length > 0, 'the reading client to open')
+  const [stalledStream, readerStream] = opened
+  let lastPublished = -1
+  stalledStream.signal.addEventListener('abort', () => {
+    readerStream.send({ event: 'note', data: { after: lastPublished } })
+  })
+  const payload = 'p'.repeat(8 * 1024)
+  for (let i = 0; i < 2000 && !stalledStream.signal.aborted; i++) {
+    lastPublished = i
+    await app.sse.publish({ event: 'big', data: { i, payload } })
+    if (i % 4 === 3) await nextTurn()
+  }
+  t.equal(await stalledStream.closed, 'slow')
+  await reader.until(() => reader.events.some((e) => e.type === 'note'), 'the note')
+  const note = reader.events.findIndex((e) => e.type === 'note')
+  const { after } = JSON.parse(reader.events[note].data)
+  const before = reader.events.slice(0, note).map((e) => JSON.parse(e.data).i)
+  t.same(before, Array.from({ length: after + 1 }, (_, i) => i), `every event up to ${after} arrived before the note`)
+})

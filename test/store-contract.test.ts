@@ -110,14 +110,37 @@ test('what waits behind a slow replay counts as backlog: past maxBufferedBytes t
   await nextTurn()
   t.equal(replaying.signal.aborted, false, 'about 11 KiB waiting: under the limit, kept')
   for (let i = 0; i < 10; i++) await app.sse.publish({ event: 'e', data: payload })
-  t.equal(await replaying.closed, 'slow', 'about 22 KiB waiting: dropped')
-  t.same(app.sse.stats(), { connections: 1, published: 21, dropped: 1 })
+  await nextTurn()
+  t.equal(replaying.signal.aborted, false, 'about 22 KiB waiting, half of it from this turn: kept')
+  await app.sse.publish({ event: 'e', data: payload })
+  t.equal(await replaying.closed, 'slow', 'about 22 KiB waiting from earlier turns: dropped')
+  t.same(app.sse.stats(), { connections: 1, published: 22, dropped: 1 })
   open()
   await store.replayGate
   await c.until(() => c.ended, 'the connection to be cut')
   t.equal(c.events.length, 0, 'the dropped client was sent nothing')
-  await reader.eventCount(20)
+  await reader.eventCount(21)
   t.equal(streams[0].signal.aborted, false, 'the client that was not replaying got every event')
+})
+
+test('one burst larger than maxBufferedBytes behind a slow replay does not drop a client that reads', async (t) => {
+  const store = new ControlledStore()
+  const streams: SseStream[] = []
+  const { app, port } = await listen(t, { store, maxBufferedBytes: 16 * 1024 }, (app) => {
+    app.get('/events', (_request, reply) => { streams.push(reply.sse()) })
+  })
+  const one = await app.sse.publish({ event: 'e', data: 0 })
+  const open = store.holdReplays()
+  const c = client(t, port, { 'Last-Event-ID': one.id })
+  await c.opened()
+  const payload = 'b'.repeat(1024)
+  for (let i = 1; i <= 30; i++) await app.sse.publish({ event: 'e', data: { i, payload } })
+  await nextTurn()
+  t.equal(streams[0].signal.aborted, false, 'about 33 KiB waiting, all from one turn: kept, as a live client would be')
+  open()
+  await c.eventCount(30)
+  t.same(c.events.map((e) => JSON.parse(e.data).i), Array.from({ length: 30 }, (_, i) => i + 1))
+  t.equal(app.sse.stats().dropped, 0)
 })
 
 test('live events a replay already covered are skipped (a client resuming from a faster instance)', async (t) => {
