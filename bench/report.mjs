@@ -79,8 +79,10 @@ function ratios (results, cell) {
   const libraries = results.contenders.filter((c) => c.kind === 'library').map((c) => c.id)
   const pick = (rep, id) => results.runs.find((run) => run.cell === cell.id && run.rep === rep && run.contender === id && run.ok)
   const per = (fn) => median(reps.map((rep) => fn(rep)))
-  /** `field` of contender `a` over that of `b`, per repetition, then the median. */
-  const ratio = (field, a, b) => per((rep) => pick(rep, a)?.[field] / pick(rep, b)?.[field])
+  /** `field` of contender `a` over that of `b` in each repetition. */
+  const each = (field, a, b) => reps.map((rep) => pick(rep, a)?.[field] / pick(rep, b)?.[field]).filter(Number.isFinite)
+  /** The same, then the median. */
+  const ratio = (field, a, b) => median(each(field, a, b))
   // Every contender against the ceilings, repetition by repetition, for the tables' ratio columns.
   const out = { each: {} }
   for (const { id } of results.contenders) {
@@ -96,7 +98,9 @@ function ratios (results, cell) {
         acceptCpuVsHub: ratio('serverCpuUsPerAccept', ours, 'hub'),
         acceptVsHub: ratio('acceptMs', ours, 'hub'),
         acceptVsHijack: ratio('acceptMs', ours, 'fastify-hijack'),
-        acceptVsNode: ratio('acceptMs', ours, 'node-http')
+        acceptVsNode: ratio('acceptMs', ours, 'node-http'),
+        acceptVsHijackEach: each('acceptMs', ours, 'fastify-hijack'),
+        acceptVsNodeEach: each('acceptMs', ours, 'node-http')
       }
     } else {
       out[ours] = {
@@ -157,11 +161,18 @@ export function targets (cells) {
       figures: [
         `${fmt(rowOf(idle, 'hub').acceptMs)} ms vs ${fmt(rowOf(idle, 'fastify-hijack').acceptMs)} ms (Fastify route, ${fmt(r.acceptVsHijack, 2)}×)` +
           (nodeRow ? ` and ${fmt(nodeRow.acceptMs)} ms (node:http, ${fmt(r.acceptVsNode, 2)}×)` : ''),
-        `server CPU per accepted connection ${fmt(rowOf(idle, 'hub').acceptCpuUs)} µs vs ${fmt(rowOf(idle, 'fastify-hijack').acceptCpuUs)} µs (${fmt(r.acceptCpuVsHijack, 2)}×)`
+        `server CPU per accepted connection ${fmt(rowOf(idle, 'hub').acceptCpuUs)} µs vs ${fmt(rowOf(idle, 'fastify-hijack').acceptCpuUs)} µs (${fmt(r.acceptCpuVsHijack, 2)}×)`,
+        `per repetition: ${spread(r.acceptVsHijackEach)} the Fastify route's time` + (nodeRow ? `, ${spread(r.acceptVsNodeEach)} node:http's` : '')
       ]
     })
   }
   return list
+}
+
+/** How per-repetition ratios spread: the range, and in how many the plugin was not slower. */
+function spread (ratios) {
+  const notSlower = ratios.filter((r) => r <= 1).length
+  return `${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)}× (not slower in ${notSlower} of ${ratios.length})`
 }
 
 /** The plugin's own rows stand out in bold. */
