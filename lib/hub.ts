@@ -251,18 +251,26 @@ export class Hub implements SseHub, StreamOwner {
    * Writes the events of this turn: one buffer per topic shared by every single-topic stream,
    * so each client gets one write however many events were published.
    */
-  flush (): void {
-    if (this.batch.length === 0) return
+  flush (then?: () => void): void {
+    if (this.batch.length === 0) {
+      then?.()
+      return
+    }
     const batch = this.batch
     const groups = this.batchByTopic
     this.batch = []
     this.batchByTopic = new Map()
-    const deferred: Array<() => void> = this.deferred = []
+    const outer = this.deferred
+    const deferred = this.deferred = outer ?? []
     try {
       this.fanOut(batch, groups)
+      then?.()
     } finally {
-      this.deferred = undefined
-      for (const callback of deferred) callback()
+      // The outermost flush runs what waited, once every write of the batch is done.
+      if (outer === undefined) {
+        this.deferred = undefined
+        for (const callback of deferred) callback()
+      }
     }
   }
 

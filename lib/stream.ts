@@ -16,8 +16,11 @@ export interface StreamOwner {
   readonly turn: number
   /** Called on every write, so that `turn` advances after this one. */
   markTurn (): void
-  /** Writes the events published so far, before a stream ends. */
-  flush (): void
+  /**
+   * Writes the events published so far (before a stream ends or a send), then `then`, before
+   * the abort listeners of any stream this write ended.
+   */
+  flush (then?: () => void): void
   /** Runs `callback` now, or after the fan-out in progress. */
   afterFanOut (callback: () => void): void
   detach (stream: LiveStream, reason: SseCloseReason): void
@@ -60,6 +63,8 @@ export class LiveStream implements SseStream {
   private closedPromise: Promise<SseCloseReason> | undefined
   private resolveClosed: ((reason: SseCloseReason) => void) | undefined
   private controller: AbortController | undefined
+  /** The stream ended during a fan-out, and its signal waits for the end of it to abort. */
+  private abortPending = false
 
   constructor (owner: StreamOwner, res: SseResponse, topics: readonly string[], lastEventId: string | undefined) {
     this.owner = owner
@@ -92,6 +97,7 @@ export class LiveStream implements SseStream {
   }
 
   get signal (): AbortSignal {
+    this.abortNow()
     if (this.controller === undefined) {
       this.controller = new AbortController()
       if (this.reason !== undefined) this.controller.abort(this.reason)
@@ -109,8 +115,9 @@ export class LiveStream implements SseStream {
     rejectUnknownKeys('send()', message, SEND_KEYS)
     const json = this.owner.checker.serialize(message.event, message.data)
     this.assertOpen('send')
-    this.owner.flush() // events published before this send go out before it
-    this.write(encodeEvent(undefined, message.event, json))
+    const frame = encodeEvent(undefined, message.event, json)
+    // Events published before this send go out before it; abort listeners run after it.
+    this.owner.flush(() => this.write(frame))
   }
 
   comment (text: string): void {
@@ -118,12 +125,13 @@ export class LiveStream implements SseStream {
       throw new FST_SSE_INVALID_FIELD('comment text must be a string without CR, LF or NUL')
     }
     this.assertOpen('comment')
-    this.owner.flush()
-    this.write(encodeComment(text))
+    const frame = encodeComment(text)
+    this.owner.flush(() => this.write(frame))
   }
 
   close (): void {
     this.end('server')
+    this.abortNow()
   }
 
   /** Writes bytes now, or queues them behind a replay in progress. */
@@ -235,9 +243,22 @@ export class LiveStream implements SseStream {
     this.queue = null
     this.owner.detach(this, reason)
     this.resolveClosed?.(reason)
-    const controller = this.controller
     // Abort listeners run user code at once: not in the middle of writing a batch to every stream.
-    if (controller !== undefined) this.owner.afterFanOut(() => controller.abort(reason))
+    if (this.controller !== undefined) {
+      this.abortPending = true
+      this.owner.afterFanOut(() => this.abortNow())
+    }
+  }
+
+  /**
+   * Aborts the signal of a stream that ended during a fan-out, if it still waits: the fan-out is
+   * over once user code runs, and user code that touches this stream never sees it ended but
+   * not aborted.
+   */
+  private abortNow (): void {
+    if (!this.abortPending) return
+    this.abortPending = false
+    ;(this.controller as AbortController).abort(this.reason)
   }
 
   /** Before a write: ends the stream ('slow') when the client's backlog is past the limit. */
@@ -262,7 +283,9 @@ export class LiveStream implements SseStream {
   }
 
   private assertOpen (action: string): void {
-    if (this.reason !== undefined) throw new FST_SSE_STREAM_CLOSED(action)
+    if (this.reason === undefined) return
+    this.abortNow()
+    throw new FST_SSE_STREAM_CLOSED(action)
   }
 }
 

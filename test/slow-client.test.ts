@@ -110,3 +110,68 @@ test('a send from the abort listener of a client dropped mid-flush comes after t
   const before = reader.events.slice(0, note).map((e) => JSON.parse(e.data).i)
   t.same(before, Array.from({ length: after + 1 }, (_, i) => i), `every event up to ${after} arrived before the note`)
 })
+
+test('a stream ended in the same fan-out is aborted once user code can see it', async (t) => {
+  const opened: SseStream[] = []
+  const { app, port } = await listen(t, { maxBufferedBytes: 16 * 1024, heartbeat: 0 }, (app) => {
+    app.get('/events', (_request, reply) => { opened.push(reply.sse()) })
+  })
+  const stalled = [0, 1, 2].map(() => new RawSseClient(port, '/events', {}, { read: false }))
+  t.teardown(() => { for (const c of stalled) c.close() })
+  while (opened.length < 3) await new Promise((resolve) => setTimeout(resolve, 5))
+  const seen: string[] = []
+  for (const s of opened) {
+    s.signal.addEventListener('abort', () => {
+      for (const other of opened) {
+        if (other === s) continue
+        // The usual guard: a stream not aborted is assumed open.
+        if (!other.signal.aborted) {
+          try { other.comment('x') } catch (err) { seen.push(`comment threw ${(err as { code: string }).code} on a stream whose signal is not aborted`) }
+        }
+        if (!other.signal.aborted) {
+          other.close()
+          if (!other.signal.aborted) seen.push('signal.aborted false right after close() returned')
+        }
+      }
+    })
+  }
+  const payload = 'p'.repeat(8 * 1024)
+  for (let i = 0; i < 2000 && !opened.every((s) => s.signal.aborted); i++) {
+    await app.sse.publish({ event: 'big', data: { i, payload } })
+    if (i % 4 === 3) await nextTurn()
+  }
+  t.same(seen, [], 'no stream observed ended-but-not-aborted')
+})
+
+test('a send from an abort listener does not overtake the send whose flush dropped the client', async (t) => {
+  const opened: SseStream[] = []
+  const { app, port } = await listen(t, { maxBufferedBytes: 16 * 1024, heartbeat: 0 }, (app) => {
+    app.get('/events', (_request, reply) => { opened.push(reply.sse()) })
+  })
+  const stalled = new RawSseClient(port, '/events', {}, { read: false })
+  t.teardown(() => stalled.close())
+  while (opened.length < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  const reader = new RawSseClient(port, '/events')
+  t.teardown(() => reader.close())
+  await reader.until(() => reader.items.length > 0, 'the reading client to open')
+  const [stalledStream, readerStream] = opened
+  let sending = -1 // the mark whose send() is in progress
+  stalledStream.signal.addEventListener('abort', () => {
+    readerStream.send({ event: 'note', data: { during: sending } })
+  })
+  const payload = 'p'.repeat(8 * 1024)
+  for (let i = 0; i < 2000 && !stalledStream.signal.aborted; i++) {
+    await app.sse.publish({ event: 'big', data: { i, payload } })
+    sending = i
+    readerStream.send({ event: 'mark', data: { i } }) // flushes event i first, then writes the mark
+    sending = -1
+    if (i % 4 === 3) await nextTurn()
+  }
+  await reader.until(() => reader.events.some((e) => e.type === 'note'), 'the note')
+  const note = reader.events.findIndex((e) => e.type === 'note')
+  const { during } = JSON.parse(reader.events[note].data)
+  t.not(during, -1, 'the client was dropped inside a send()')
+  await reader.until(() => reader.events.some((e) => e.type === 'mark' && JSON.parse(e.data).i === during), 'the mark')
+  t.ok(reader.events.findIndex((e) => e.type === 'mark' && JSON.parse(e.data).i === during) < note,
+    `mark ${during}, sent first, arrives before the note sent from inside its send() (got ${reader.events.slice(Math.max(0, note - 2), note + 3).map((e) => e.type).join(',')})`)
+})
