@@ -227,7 +227,7 @@ export class LiveStream implements SseStream {
 
   /**
    * Holds a write behind the replay; the queue counts as the client's backlog, so a replay the
-   * store is slow to answer cannot make it grow past maxBufferedBytes either.
+   * store is slow to answer cannot make it grow past maxBufferedBytes (plus one turn) either.
    */
   private enqueue (seq: number, frame: Buffer | string): void {
     if (this.tooFarBehind()) return
