@@ -1,9 +1,33 @@
-import { test } from 'tap'
+import { test, type Test } from 'tap'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { ServerResponse } from 'node:http'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
+import type { FastifyInstance } from 'fastify'
 import type { SseStream } from '../lib/index'
+
+/** Resolves once `count()` reaches `n`: the server has opened that many streams. */
+async function untilOpened (count: () => number, n: number): Promise<void> {
+  while (count() < n) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+/**
+ * A client that never reads, opened first (so a fan-out reaches its stream, and drops it, before
+ * the other's), and one that reads; heartbeats off, so only the test writes.
+ */
+async function stalledThenReader (t: Test, maxBufferedBytes: number): Promise<{ app: FastifyInstance, reader: RawSseClient, stalledStream: SseStream, readerStream: SseStream }> {
+  const streams: SseStream[] = []
+  const { app, port } = await listen(t, { maxBufferedBytes, heartbeat: 0 }, (app) => {
+    app.get('/events', (_request, reply) => { streams.push(reply.sse()) })
+  })
+  const stalled = new RawSseClient(port, '/events', {}, { read: false })
+  t.teardown(() => stalled.close())
+  await untilOpened(() => streams.length, 1)
+  const reader = new RawSseClient(port, '/events')
+  t.teardown(() => reader.close())
+  await reader.until(() => reader.items.length > 0, 'the reading client to open')
+  return { app, reader, stalledStream: streams[0], readerStream: streams[1] }
+}
 
 test('a client that stops reading is dropped at maxBufferedBytes; the others get everything', async (t) => {
   const maxBufferedBytes = 64 * 1024
@@ -13,7 +37,7 @@ test('a client that stops reading is dropped at maxBufferedBytes; the others get
   })
   const slow = new RawSseClient(port, '/events', {}, { read: false })
   t.teardown(() => slow.close())
-  await new Promise<void>((resolve) => { const check = () => opened.length === 1 ? resolve() : setTimeout(check, 5); check() })
+  await untilOpened(() => opened.length, 1)
   const fast = new RawSseClient(port, '/events')
   t.teardown(() => fast.close())
   await fast.until(() => fast.items.length > 0, 'the fast client to open')
@@ -53,7 +77,7 @@ test('a stalled client on several topics is dropped mid-burst too, bounded', asy
   })
   const slow = new RawSseClient(port, '/events', {}, { read: false })
   t.teardown(() => slow.close())
-  await new Promise<void>((resolve) => { const check = () => opened.length === 1 ? resolve() : setTimeout(check, 5); check() })
+  await untilOpened(() => opened.length, 1)
   const [{ stream, raw }] = opened
   const payload = 'y'.repeat(8 * 1024)
   let maxBacklog = 0
@@ -81,18 +105,7 @@ test('a replay larger than maxBufferedBytes, followed by a send, reaches a clien
 })
 
 test('a send from the abort listener of a client dropped mid-flush comes after the events published before it', async (t) => {
-  const opened: SseStream[] = []
-  const { app, port } = await listen(t, { maxBufferedBytes: 16 * 1024, heartbeat: 0 }, (app) => {
-    app.get('/events', (_request, reply) => { opened.push(reply.sse()) })
-  })
-  // The stalled client opens first, so the fan-out reaches it, and drops it, before the other.
-  const stalled = new RawSseClient(port, '/events', {}, { read: false })
-  t.teardown(() => stalled.close())
-  await new Promise<void>((resolve) => { const check = () => opened.length === 1 ? resolve() : setTimeout(check, 5); check() })
-  const reader = new RawSseClient(port, '/events')
-  t.teardown(() => reader.close())
-  await reader.until(() => reader.items.length > 0, 'the reading client to open')
-  const [stalledStream, readerStream] = opened
+  const { app, reader, stalledStream, readerStream } = await stalledThenReader(t, 16 * 1024)
   let lastPublished = -1
   stalledStream.signal.addEventListener('abort', () => {
     readerStream.send({ event: 'note', data: { after: lastPublished } })
@@ -118,7 +131,7 @@ test('a stream ended in the same fan-out is aborted once user code can see it', 
   })
   const stalled = [0, 1, 2].map(() => new RawSseClient(port, '/events', {}, { read: false }))
   t.teardown(() => { for (const c of stalled) c.close() })
-  while (opened.length < 3) await new Promise((resolve) => setTimeout(resolve, 5))
+  await untilOpened(() => opened.length, 3)
   const seen: string[] = []
   for (const s of opened) {
     s.signal.addEventListener('abort', () => {
@@ -144,17 +157,7 @@ test('a stream ended in the same fan-out is aborted once user code can see it', 
 })
 
 test('a send from an abort listener does not overtake the send whose flush dropped the client', async (t) => {
-  const opened: SseStream[] = []
-  const { app, port } = await listen(t, { maxBufferedBytes: 16 * 1024, heartbeat: 0 }, (app) => {
-    app.get('/events', (_request, reply) => { opened.push(reply.sse()) })
-  })
-  const stalled = new RawSseClient(port, '/events', {}, { read: false })
-  t.teardown(() => stalled.close())
-  while (opened.length < 1) await new Promise((resolve) => setTimeout(resolve, 5))
-  const reader = new RawSseClient(port, '/events')
-  t.teardown(() => reader.close())
-  await reader.until(() => reader.items.length > 0, 'the reading client to open')
-  const [stalledStream, readerStream] = opened
+  const { app, reader, stalledStream, readerStream } = await stalledThenReader(t, 16 * 1024)
   let sending = -1 // the mark whose send() is in progress
   stalledStream.signal.addEventListener('abort', () => {
     readerStream.send({ event: 'note', data: { during: sending } })
