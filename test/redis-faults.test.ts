@@ -189,6 +189,28 @@ test('a reader that learns of a new history reports the loss, then delivers the 
   t.equal(third.seq, 1)
 })
 
+test('a new history whose entries sort before the old position (Redis emptied, its clock behind) is found on a quiet read', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const keyPrefix = testPrefix(t, server.url)
+  const admin = await adminClient(t, server.url)
+  // A history started by a Redis whose clock ran a day ahead: its entries are <tomorrow>-<seq>.
+  await admin.hset(`${keyPrefix}:meta`, 'epoch', 'ahead', 'ms', String(Date.now() + 86_400_000), 'seq', 0)
+  const { store: writer, recorder: writerReader } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
+  const { recorder } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
+  const before = await writer.append('x', 'n', '1')
+  await recorder.until(() => recorder.events.length === 1, 'the first event')
+
+  // Emptied in place; the next history starts at Redis' own time, before the readers' position.
+  await admin.flushall()
+  const after = await writer.append('x', 'n', '2')
+  t.not(after.id.split('-')[0], before.id.split('-')[0], 'a new history')
+  for (const [name, r] of [['an instance that only reads', recorder], ['the instance that published', writerReader]] as const) {
+    await r.until(() => r.events.length === 2, `${name} to deliver the new history`, 20 * TIMEOUT)
+    t.equal(r.lost, 1, `${name} reports the loss`)
+    t.same(r.events.map((e) => e.id), [before.id, after.id])
+  }
+})
+
 test('a history that went back in time (an older snapshot, a lagging replica) starts over: ids never repeat', { skip }, async (t) => {
   const server = await RedisServer.start(t)
   const keyPrefix = testPrefix(t, server.url)

@@ -203,8 +203,12 @@ export class RedisStore implements SseStore {
         this.reading = true
         if (!this.serving) await this.resync(reader)
         const reply = await reader.xread('COUNT', READ_BATCH, 'BLOCK', this.settings.timeout, 'STREAMS', this.keys.log, this.ms + '-' + this.seq)
-        this.reading = false
         if (reply !== null) this.consume(reply[0][1])
+        // Quiet for `timeout`: still the same history? A new one normally sorts after this
+        // position and shows up in the read, but not when Redis was emptied and its clock is
+        // now behind the time the old one started. (Still watched: the check can hang too.)
+        else await this.resync(reader)
+        this.reading = false
       } catch (err) {
         this.reading = false
         if (this.closing) return
