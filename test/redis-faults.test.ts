@@ -211,6 +211,54 @@ test('a new history whose entries sort before the old position (Redis emptied, i
   }
 })
 
+test('a reader that finds a new history already trimmed past its start reports the loss once', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const proxy = await TcpProxy.start(t, server.port)
+  const keyPrefix = testPrefix(t, server.url)
+  const admin = await adminClient(t, server.url)
+  const { store: writer } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT, logLength: 4 })
+  const { recorder } = await openStore(t, { url: proxy.url, keyPrefix, timeout: TIMEOUT, logLength: 4 })
+  await writer.append('x', 'n', '0')
+  await recorder.until(() => recorder.events.length === 1, 'the first event')
+  proxy.cut()
+  await admin.flushall()
+  let last = ''
+  for (let n = 1; n <= 30; n++) last = (await writer.append('x', 'n', String(n))).id
+  proxy.restore()
+  await recorder.until(() => recorder.events.at(-1)?.id === last, 'the last event')
+  await new Promise((resolve) => setTimeout(resolve, 2 * TIMEOUT))
+  t.equal(recorder.lost, 1, 'one history lost, reported once')
+})
+
+/** How many times `newestId()` refused, sampled every 5 ms for `ms`: new streams refused meanwhile. */
+async function refusals (store: SseStore, ms: number): Promise<number> {
+  let refused = 0
+  for (const until = Date.now() + ms; Date.now() < until;) {
+    try {
+      store.newestId()
+    } catch {
+      refused++
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  return refused
+}
+
+for (const { timeout, delayMs, why } of [
+  { timeout: 400, delayMs: 90, why: 'a round trip of 180 ms, well under timeout' },
+  { timeout: 100, delayMs: 0, why: 'timeout 100: Redis ends a blocking read on its 100 ms tick' }
+]) {
+  test(`the watchdog leaves a healthy idle reader alone (${why})`, { skip }, async (t) => {
+    const server = await RedisServer.start(t)
+    const proxy = await TcpProxy.start(t, server.port)
+    const { store } = await openStore(t, { url: proxy.url, keyPrefix: testPrefix(t, server.url), timeout })
+    const connections = proxy.connections
+    proxy.delayMs = delayMs
+    t.equal(await refusals(store, 10 * timeout), 0, 'new streams were never refused')
+    t.equal(proxy.connections, connections, 'the reader was never replaced')
+  })
+}
+
 test('a history that went back in time (an older snapshot, a lagging replica) starts over: ids never repeat', { skip }, async (t) => {
   const server = await RedisServer.start(t)
   const keyPrefix = testPrefix(t, server.url)

@@ -47,6 +47,8 @@ export class RedisStore implements SseStore {
   private seq = 0
   /** The highest seq seen in `epoch`: a history that falls below it went back in time. */
   private floor = 0
+  /** True from a reported loss (a new history) to the first entry read after it. */
+  private lossReported = false
   /** The epoch a new history would get; replaced once used, so each one is new. */
   private candidate = newEpoch()
   /** True while the reader is connected and in step: new streams can be served. */
@@ -122,7 +124,8 @@ export class RedisStore implements SseStore {
     // ioredis' own `socketTimeout` leaves a timer behind after disconnect(), holding the
     // process open: this one is unref()ed and cleared on close.
     const reading = this.reader
-    this.watchdog = setTimeout(() => { if (this.reading) reading.disconnect(true) }, 2 * timeout).unref()
+    // Redis ends a BLOCK on its own timer tick (1000/hz ms, 100 ms by default): allow for it.
+    this.watchdog = setTimeout(() => { if (this.reading) reading.disconnect(true) }, timeout + Math.max(timeout, 1000)).unref()
     this.loop = this.read(reading)
   }
 
@@ -201,13 +204,19 @@ export class RedisStore implements SseStore {
         // An XREAD blocks for `timeout` at most: silence much longer means a dead connection.
         watchdog.refresh()
         this.reading = true
-        if (!this.serving) await this.resync(reader)
+        if (!this.serving) {
+          await this.resync(reader)
+          watchdog.refresh()
+        }
         const reply = await reader.xread('COUNT', READ_BATCH, 'BLOCK', this.settings.timeout, 'STREAMS', this.keys.log, this.ms + '-' + this.seq)
         if (reply !== null) this.consume(reply[0][1])
         // Quiet for `timeout`: still the same history? A new one normally sorts after this
         // position and shows up in the read, but not when Redis was emptied and its clock is
         // now behind the time the old one started. (Still watched: the check can hang too.)
-        else await this.resync(reader)
+        else {
+          watchdog.refresh()
+          await this.resync(reader)
+        }
         this.reading = false
       } catch (err) {
         this.reading = false
@@ -226,6 +235,7 @@ export class RedisStore implements SseStore {
       // Redis lost the history this instance followed (or it went back in time): read the new
       // one from its start, and let the hub reset the streams that relied on the old one.
       this.follow(epoch, ms, 0)
+      this.lossReported = true
       ;(this.context as SseStoreContext).lost?.()
     }
     this.saw(epoch, seq)
@@ -244,7 +254,8 @@ export class RedisStore implements SseStore {
       }
       const seq = Number(id.slice(dash + 1))
       // The log was trimmed past this reader's position: the events in between are gone.
-      if (seq !== this.seq + 1) context.lost?.()
+      if (seq !== this.seq + 1 && !this.lossReported) context.lost?.()
+      this.lossReported = false
       this.seq = seq
       if (seq > this.floor) this.floor = seq
       context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[1], event: fields[3], data: fields[5] })

@@ -102,6 +102,10 @@ export class TcpProxy {
   private severed = false
   private frozen = false
   private readonly held: Array<() => void> = []
+  /** Connections forwarded so far: a reconnect shows up here. */
+  connections = 0
+  /** Each chunk waits this long, each way, in order: latency without loss. */
+  delayMs = 0
 
   private constructor (port: number) {
     this.port = port
@@ -142,6 +146,7 @@ export class TcpProxy {
       client.destroy()
       return
     }
+    this.connections++
     const upstream = connect(targetPort, '127.0.0.1')
     for (const [from, to] of [[client, upstream], [upstream, client]]) {
       this.sockets.add(from)
@@ -152,6 +157,7 @@ export class TcpProxy {
       })
       from.on('data', (chunk: Buffer) => {
         if (this.frozen) this.held.push(() => to.write(chunk))
+        else if (this.delayMs > 0) setTimeout(() => to.write(chunk), this.delayMs)
         else to.write(chunk)
       })
     }
