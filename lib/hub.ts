@@ -63,7 +63,10 @@ export class Hub implements SseHub, StreamOwner {
       // Events that will never arrive here: every stream reconnects, then replays or resets.
       lost: () => { for (const stream of this.streams) stream.end('server') }
     })
-    if (this.heartbeatMs > 0) this.heartbeat = new Heartbeat(this.heartbeatMs, () => this.beat())
+    // Two ticks per period, a comment after two quiet ticks: no stream is silent for longer than
+    // `heartbeat` (one tick per period, skipping streams written to since the last, allowed up
+    // to twice that), and an idle one still gets one comment per period.
+    if (this.heartbeatMs > 0) this.heartbeat = new Heartbeat(Math.max(1, Math.floor(this.heartbeatMs / 2)), () => this.beat())
   }
 
   async publish (message: SsePublishMessage): Promise<{ id: string }> {
@@ -317,8 +320,7 @@ export class Hub implements SseHub, StreamOwner {
 
   private beat (): void {
     for (const stream of this.streams) {
-      if (!stream.wrote) stream.write(HEARTBEAT)
-      stream.wrote = false
+      if (++stream.quietTicks >= 2) stream.write(HEARTBEAT)
     }
   }
 }

@@ -11,7 +11,7 @@ export interface SsePluginOptions {
   events?: SseEventSchemas
   /** Events kept per topic for Last-Event-ID replay; 0 = no replay. Default 1000. */
   history?: number
-  /** Milliseconds between keep-alive comments; 0 = off. Default 15000. */
+  /** Milliseconds a stream may stay silent before a keep-alive comment goes to it; 0 = off. Default 15000. */
   heartbeat?: number
   /** Milliseconds, sent once as `retry:` when a stream opens. Default: not sent. */
   retry?: number

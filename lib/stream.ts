@@ -44,8 +44,8 @@ interface QueuedWrite {
 export class LiveStream implements SseStream {
   readonly topics: readonly string[]
   readonly lastEventId: string | undefined
-  /** True once anything was written since the last heartbeat tick. */
-  wrote = false
+  /** Heartbeat ticks (two per `heartbeat`) since anything was written. */
+  quietTicks = 0
   /** Live events with `seq` up to this were already sent (by a replay); 0 when none are pending. */
   skipUpTo = 0
   /** Non-null while a replay is being read: writes wait here, in order. */
@@ -144,7 +144,7 @@ export class LiveStream implements SseStream {
     if (this.tooFarBehind()) return
     (this.res as ServerResponse).write(chunk)
     this.turnBytes += byteLength(chunk)
-    this.wrote = true
+    this.quietTicks = 0
   }
 
   /** From now until finishReplay(), writes wait behind the replay being read. */
@@ -168,7 +168,7 @@ export class LiveStream implements SseStream {
     if (res.write === ServerResponse.prototype.write && typeof res._header === 'string' && res._headerSent === false && res.chunkedEncoding === true) {
       res._header += Buffer.byteLength(frame).toString(16) + '\r\n' + frame + '\r\n'
       res.flushHeaders()
-      this.wrote = true
+      this.quietTicks = 0
       return
     }
     // HTTP/2, an HTTP/1.0 client (no chunked encoding) or a wrapped write(): Node frames it.

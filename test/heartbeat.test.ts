@@ -19,6 +19,27 @@ test('idle streams receive heartbeat comments', async (t) => {
   t.equal(client.events.length, 0, 'heartbeats dispatch no event')
 })
 
+test('no stream stays silent longer than heartbeat, and an idle one gets one comment per period', async (t) => {
+  const heartbeat = 300
+  const { app, port } = await listen(t, { heartbeat })
+  const client = new RawSseClient(port, '/events')
+  t.teardown(() => client.close())
+  await client.until(() => client.comments.length >= 1, 'a first heartbeat')
+  // Right after a tick: a hub that skips streams written to since its last tick would stay
+  // silent for almost two periods after this event.
+  await app.sse.publish({ event: 'e', data: 1 })
+  await client.until(() => client.events.length === 1, 'the event')
+  const eventAt = Date.now()
+  const comments = client.comments.length
+  await client.until(() => client.comments.length > comments, 'the next heartbeat', 5 * heartbeat)
+  const silence = Date.now() - eventAt
+  t.ok(silence < 1.5 * heartbeat, `silent for ${silence} ms after the event (heartbeat ${heartbeat})`)
+  const from = client.comments.length
+  await new Promise((resolve) => setTimeout(resolve, 4 * heartbeat))
+  const more = client.comments.length - from
+  t.ok(more >= 3 && more <= 5, `${more} comments in 4 periods of silence`)
+})
+
 test('one timer for all streams, not one per connection', async (t) => {
   const { port } = await listen(t, { heartbeat: 10_000 })
   const first = new RawSseClient(port, '/events')
