@@ -24,7 +24,13 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, rawOptions)
   const options = resolveOptions(rawOptions)
   const hub = new Hub(options, options.store ?? new MemoryStore(), fastify.log)
   // Decorators first: one that clashes (another plugin's `reply.sse`) throws before the store opens.
-  fastify.decorate('sse', hub as SseHub)
+  // Only the public methods, bound: `const { publish } = app.sse` works, and internals stay out of reach.
+  const api: SseHub = {
+    publish: (message) => hub.publish(message),
+    stats: () => hub.stats(),
+    count: (topic) => hub.count(topic)
+  }
+  fastify.decorate('sse', Object.freeze(api))
   fastify.decorateReply('sse', function (this: FastifyReply, streamOptions?: SseStreamOptions): SseStream {
     const stream = hub.open(this.request, this, streamOptions)
     acceptReturnedStream(this, stream)

@@ -32,6 +32,18 @@ test('publish resolves to the id clients receive; ids follow one sequence', asyn
   t.same(app.sse.stats(), { connections: 1, published: 2, dropped: 0 })
 })
 
+test('fastify.sse methods work detached from it', async (t) => {
+  const { app, port } = await listen(t)
+  const client = await primed(t, port)
+  const { publish, stats, count } = app.sse
+  const { id } = await publish({ event: 'e', data: 1 })
+  await client.eventCount(1)
+  t.equal(client.events[0].lastEventId, id)
+  t.same(stats(), { connections: 1, published: 1, dropped: 0 })
+  t.equal(count(), 1)
+  t.ok(Object.isFrozen(app.sse), 'and it cannot be patched by accident')
+})
+
 test('bad input is refused with a code, and nothing is stored or sent', async (t) => {
   const { app, port } = await listen(t, { events })
   const client = await primed(t, port)
