@@ -63,9 +63,8 @@ export class Hub implements SseHub, StreamOwner {
       // Events that will never arrive here: every stream reconnects, then replays or resets.
       lost: () => { for (const stream of this.streams) stream.end('server') }
     })
-    // Two ticks per period, a comment after two quiet ticks: no stream is silent for longer than
-    // `heartbeat` (one tick per period, skipping streams written to since the last, allowed up
-    // to twice that), and an idle one still gets one comment per period.
+    // Two ticks per period, and a comment to each stream quiet for two ticks: none stays silent
+    // longer than `heartbeat`, and an idle one gets one comment per period.
     if (this.heartbeatMs > 0) this.heartbeat = new Heartbeat(Math.max(1, Math.floor(this.heartbeatMs / 2)), () => this.beat())
   }
 
