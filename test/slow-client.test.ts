@@ -15,33 +15,23 @@ async function untilOpened (count: () => number, n: number): Promise<void> {
  * A client that never reads, opened first (so a fan-out reaches its stream, and drops it, before
  * the other's), and one that reads; heartbeats off, so only the test writes.
  */
-async function stalledThenReader (t: Test, maxBufferedBytes: number): Promise<{ app: FastifyInstance, reader: RawSseClient, stalledStream: SseStream, readerStream: SseStream }> {
-  const streams: SseStream[] = []
+async function stalledThenReader (t: Test, maxBufferedBytes: number): Promise<{ app: FastifyInstance, stalled: RawSseClient, reader: RawSseClient, stalledStream: SseStream, stalledRaw: ServerResponse, readerStream: SseStream }> {
+  const opened: Array<{ stream: SseStream, raw: ServerResponse }> = []
   const { app, port } = await listen(t, { maxBufferedBytes, heartbeat: 0 }, (app) => {
-    app.get('/events', (_request, reply) => { streams.push(reply.sse()) })
+    app.get('/events', (_request, reply) => { opened.push({ stream: reply.sse(), raw: reply.raw }) })
   })
   const stalled = new RawSseClient(port, '/events', {}, { read: false })
   t.teardown(() => stalled.close())
-  await untilOpened(() => streams.length, 1)
+  await untilOpened(() => opened.length, 1)
   const reader = new RawSseClient(port, '/events')
   t.teardown(() => reader.close())
   await reader.until(() => reader.items.length > 0, 'the reading client to open')
-  return { app, reader, stalledStream: streams[0], readerStream: streams[1] }
+  return { app, stalled, reader, stalledStream: opened[0].stream, stalledRaw: opened[0].raw, readerStream: opened[1].stream }
 }
 
 test('a client that stops reading is dropped at maxBufferedBytes; the others get everything', async (t) => {
   const maxBufferedBytes = 64 * 1024
-  const opened: Array<{ stream: SseStream, raw: ServerResponse }> = []
-  const { app, port } = await listen(t, { maxBufferedBytes }, (app) => {
-    app.get('/events', (_request, reply) => { opened.push({ stream: reply.sse(), raw: reply.raw }) })
-  })
-  const slow = new RawSseClient(port, '/events', {}, { read: false })
-  t.teardown(() => slow.close())
-  await untilOpened(() => opened.length, 1)
-  const fast = new RawSseClient(port, '/events')
-  t.teardown(() => fast.close())
-  await fast.until(() => fast.items.length > 0, 'the fast client to open')
-  const [{ stream: slowStream, raw: slowRaw }, { stream: fastStream }] = opened
+  const { app, stalled: slow, reader: fast, stalledStream: slowStream, stalledRaw: slowRaw, readerStream: fastStream } = await stalledThenReader(t, maxBufferedBytes)
 
   const payload = 'x'.repeat(16 * 1024)
   const perTurn = 8
