@@ -1,6 +1,7 @@
 // The hub against stores that answer late or fail: what a Redis-like store puts it through.
 import { test, type Test } from 'tap'
 import { setImmediate as nextTurn } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 import { MemoryStore } from '../lib/store/memory-store'
@@ -92,13 +93,19 @@ test('a slow replay: live events and sends wait behind it, none lost or repeated
   t.same(c.events.map((e) => `${e.type}:${e.data}`), ['e:2', 'hello:"first after replay"', 'e:3', 'e:4'])
 })
 
-test('what waits behind a slow replay counts as backlog: past maxBufferedBytes the client is dropped', async (t) => {
+/** An app on a ControlledStore with a 16 KiB backlog limit, its streams in `streams`, one event published. */
+async function withBacklogLimit (t: Test): Promise<{ store: ControlledStore, streams: SseStream[], app: FastifyInstance, port: number, one: { id: string } }> {
   const store = new ControlledStore()
   const streams: SseStream[] = []
   const { app, port } = await listen(t, { store, maxBufferedBytes: 16 * 1024 }, (app) => {
     app.get('/events', (_request, reply) => { streams.push(reply.sse()) })
   })
-  const one = await app.sse.publish({ event: 'e', data: 1 })
+  const one = await app.sse.publish({ event: 'e', data: 0 })
+  return { store, streams, app, port, one }
+}
+
+test('what waits behind a slow replay counts as backlog: past maxBufferedBytes the client is dropped', async (t) => {
+  const { store, streams, app, port, one } = await withBacklogLimit(t)
   const reader = client(t, port)
   await reader.until(() => reader.items.length > 0, 'the live client to open')
   const open = store.holdReplays()
@@ -124,12 +131,7 @@ test('what waits behind a slow replay counts as backlog: past maxBufferedBytes t
 })
 
 test('one burst larger than maxBufferedBytes behind a slow replay does not drop a client that reads', async (t) => {
-  const store = new ControlledStore()
-  const streams: SseStream[] = []
-  const { app, port } = await listen(t, { store, maxBufferedBytes: 16 * 1024 }, (app) => {
-    app.get('/events', (_request, reply) => { streams.push(reply.sse()) })
-  })
-  const one = await app.sse.publish({ event: 'e', data: 0 })
+  const { store, streams, app, port, one } = await withBacklogLimit(t)
   const open = store.holdReplays()
   const c = client(t, port, { 'Last-Event-ID': one.id })
   await c.opened()
