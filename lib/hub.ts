@@ -5,6 +5,7 @@ import type { ServerResponse } from 'node:http'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
 import { Http2Sessions } from './http2-sessions'
+import { PipelinedResponses } from './pipelined'
 import type { SseResolvedOptions } from './options'
 import { encodeComment, encodeEvent, encodeIdOnly, encodeRetry, RESET_EVENT } from './protocol/encode'
 import { checkField, EventChecker, rejectUnknownKeys } from './schemas'
@@ -25,11 +26,11 @@ export class Hub implements SseHub, StreamOwner {
   private readonly streams = new Set<LiveStream>()
   private readonly byTopic = new Map<string, Set<LiveStream>>()
   private readonly sessions = new Http2Sessions()
+  private readonly pipelined = new PipelinedResponses()
   /** Frames encoded once per event, shared by every stream and by replays from memory. */
   private readonly frames = new WeakMap<SseStoredEvent, Buffer>()
-  /** Events delivered in this turn of the event loop, written together at its end. */
-  private batch: SseStoredEvent[] = []
-  private batchByTopic = new Map<string, { streams: Set<LiveStream>, events: SseStoredEvent[] }>()
+  /** Events delivered in this turn of the event loop, by topic, written together at its end. */
+  private batch = new Map<string, TopicBatch>()
   /** Set while a batch is written: callbacks that must wait for the end of it. */
   private deferred: Array<() => void> | undefined
   private published = 0
@@ -68,7 +69,7 @@ export class Hub implements SseHub, StreamOwner {
     if (this.heartbeatMs > 0) this.heartbeat = new Heartbeat(Math.max(1, Math.floor(this.heartbeatMs / 2)), () => this.beat())
   }
 
-  async publish (message: SsePublishMessage): Promise<{ id: string }> {
+  async publish (message: SsePublishMessage<Record<string, unknown>>): Promise<{ id: string }> {
     if (message === null || typeof message !== 'object') {
       throw new FST_SSE_INVALID_FIELD('publish() takes an object { event, data, topic? }')
     }
@@ -122,29 +123,43 @@ export class Hub implements SseHub, StreamOwner {
       process.nextTick(() => stream.end('server'))
       return stream
     }
+    // A pipelined request behind another response joins when its turn comes: until then it has
+    // no client to write to, so it takes no events and counts in no statistics.
+    if (!('stream' in res) && PipelinedResponses.waits(res)) {
+      // What the handler sends meanwhile waits too: it follows the stream's first frame.
+      stream.holdWrites()
+      this.pipelined.wait(stream, res, () => { if (!stream.ended) this.join(stream, res, stream.releaseHeld()) })
+      return stream
+    }
+    this.join(stream, res)
+    return stream
+  }
+
+  /** Registers a stream on its topics and sends its first frame, or its replay, then `held`. */
+  private join (stream: LiveStream, res: SseResponse, held: ReadonlyArray<Buffer | string> = []): void {
     // Events published before this stream opened go out first: its first id already covers them.
     this.flush()
     this.streams.add(stream)
     if ('stream' in res) this.sessions.track(res.stream)
-    for (const topic of topics) {
+    for (const topic of stream.topics) {
       let streams = this.byTopic.get(topic)
       if (streams === undefined) this.byTopic.set(topic, streams = new Set())
       streams.add(stream)
     }
-    if (lastEventId === undefined) {
+    if (stream.lastEventId === undefined) {
       // The priming frame, written now, carries the headers with it: one packet.
       this.prime(stream, res)
     } else {
       // A replay may wait on the store: the headers (and `retry:`) go out at once.
       this.openWithRetry(stream, res)
-      this.replay(stream, lastEventId)
+      this.replay(stream, stream.lastEventId)
     }
+    for (const frame of held) stream.write(frame)
     // Opened while the app closes (an async handler that was still working): ended at once.
     if (this.closing) {
       stream.end('shutdown')
       this.sessions.closeAll()
     }
-    return stream
   }
 
   detach (stream: LiveStream, reason: SseCloseReason): void {
@@ -197,7 +212,7 @@ export class Hub implements SseHub, StreamOwner {
   }
 
   private replay (stream: LiveStream, lastEventId: string): void {
-    stream.awaitReplay()
+    stream.holdWrites()
     let replay: SseReplay | Promise<SseReplay>
     try {
       replay = this.store.replay(stream.topics, lastEventId)
@@ -242,10 +257,9 @@ export class Hub implements SseHub, StreamOwner {
     if (streams === undefined) return
     // A nextTick queued from a microtask runs once every pending microtask has: so a loop of
     // `await publish()` coalesces into one write per client, before the event loop moves on.
-    if (this.batch.length === 0) queueMicrotask(() => process.nextTick(() => this.flush()))
-    this.batch.push(event)
-    const group = this.batchByTopic.get(event.topic)
-    if (group === undefined) this.batchByTopic.set(event.topic, { streams, events: [event] })
+    if (this.batch.size === 0) queueMicrotask(() => process.nextTick(() => this.flush()))
+    const group = this.batch.get(event.topic)
+    if (group === undefined) this.batch.set(event.topic, { streams, events: [event] })
     else group.events.push(event)
   }
 
@@ -254,18 +268,16 @@ export class Hub implements SseHub, StreamOwner {
    * so each client gets one write however many events were published.
    */
   flush (then?: () => void): void {
-    if (this.batch.length === 0) {
+    if (this.batch.size === 0) {
       then?.()
       return
     }
     const batch = this.batch
-    const groups = this.batchByTopic
-    this.batch = []
-    this.batchByTopic = new Map()
+    this.batch = new Map()
     const outer = this.deferred
     const deferred = this.deferred = outer ?? []
     try {
-      this.fanOut(batch, groups)
+      this.fanOut(batch)
       then?.()
     } finally {
       // The outermost flush runs what waited, once every write of the batch is done.
@@ -285,26 +297,28 @@ export class Hub implements SseHub, StreamOwner {
     else this.deferred.push(callback)
   }
 
-  private fanOut (batch: readonly SseStoredEvent[], groups: Map<string, { streams: Set<LiveStream>, events: SseStoredEvent[] }>): void {
-    let oneByOne: Set<LiveStream> | undefined
+  private fanOut (batch: Map<string, TopicBatch>): void {
+    // Streams on several topics (or finishing a replay): the event lists of their topics.
+    let oneByOne: Map<LiveStream, Array<readonly SseStoredEvent[]>> | undefined
     // The topic's streams as they were at delivery: a set emptied since is simply empty.
-    for (const { streams, events } of groups.values()) {
+    for (const { streams, events } of batch.values()) {
       let joined: Buffer | undefined
       for (const stream of streams) {
         if (stream.direct) {
           joined ??= events.length === 1 ? this.frameOf(events[0]) : Buffer.concat(events.map((e) => this.frameOf(e)))
           stream.write(joined)
         } else {
-          (oneByOne ??= new Set()).add(stream)
+          const lists = (oneByOne ??= new Map()).get(stream)
+          if (lists === undefined) oneByOne.set(stream, [events])
+          else lists.push(events)
         }
       }
     }
     if (oneByOne === undefined) return
-    // Streams on several topics (or finishing a replay) take the batch in publish order.
-    for (const stream of oneByOne) {
-      for (const event of batch) {
-        if (stream.topics.includes(event.topic)) stream.deliver(event.seq, this.frameOf(event))
-      }
+    // Each takes the events of its own topics, in publish order: the work is what it receives,
+    // never the whole batch (a stream per user on ['broadcast', 'user:<id>'] would make it N²).
+    for (const [stream, lists] of oneByOne) {
+      for (const event of inPublishOrder(lists)) stream.deliver(event.seq, this.frameOf(event))
     }
   }
 
@@ -324,6 +338,15 @@ export class Hub implements SseHub, StreamOwner {
   }
 }
 
+/** The most topics one stream may be on: every store serves and replays that many. */
+export const MAX_STREAM_TOPICS = 1000
+
+/** The events of one topic in a batch, and the streams on that topic. */
+interface TopicBatch {
+  readonly streams: Set<LiveStream>
+  readonly events: SseStoredEvent[]
+}
+
 const DEFAULT_TOPICS: readonly string[] = Object.freeze([DEFAULT_TOPIC])
 const PUBLISH_KEYS = ['event', 'data', 'topic']
 const STREAM_KEYS = ['topics']
@@ -333,8 +356,17 @@ function checkTopics (topics: unknown): readonly string[] {
   if (!Array.isArray(topics) || topics.length === 0) {
     throw new FST_SSE_INVALID_FIELD('`topics` must be a non-empty array of topic names')
   }
+  if (topics.length > MAX_STREAM_TOPICS) {
+    throw new FST_SSE_INVALID_FIELD(`\`topics\` has ${topics.length} entries; a stream may be on at most ${MAX_STREAM_TOPICS} topics (publish to a shared topic instead of subscribing to many)`)
+  }
   for (const topic of topics) checkField('topic', topic)
   return [...new Set(topics as string[])]
+}
+
+/** Sorted lists of events (one per topic) merged into one, in publish order. */
+function inPublishOrder (lists: Array<readonly SseStoredEvent[]>): readonly SseStoredEvent[] {
+  if (lists.length === 1) return lists[0]
+  return lists.flat().sort((a, b) => a.seq - b.seq)
 }
 
 function readLastEventId (request: FastifyRequest): string | undefined {

@@ -57,6 +57,7 @@ export type { SsePluginOptions } from './options'
 // For stores of your own: the ids and the replay decision the built-in stores use.
 export { formatEventId, newEpoch, parseEventId } from './protocol/event-id'
 export { planReplay } from './store/plan-replay'
+export { MAX_STREAM_TOPICS } from './hub'
 export type { SseEventSchemas } from './schemas'
 export type { SseReplay, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './store/types'
 export type * from './types'

@@ -48,7 +48,7 @@ export class LiveStream implements SseStream {
   quietTicks = 0
   /** Live events with `seq` up to this were already sent (by a replay); 0 when none are pending. */
   skipUpTo = 0
-  /** Non-null while a replay is being read: writes wait here, in order. */
+  /** Non-null while writes are held (a replay being read, a pipelined turn): they wait here, in order. */
   queue: QueuedWrite[] | null = null
   /** Bytes waiting in `queue`: the client's backlog while its replay is read. */
   private queuedBytes = 0
@@ -105,7 +105,7 @@ export class LiveStream implements SseStream {
     return this.controller.signal
   }
 
-  send (message: SseMessage): void {
+  send (message: SseMessage<Record<string, unknown>>): void {
     if (message === null || typeof message !== 'object') {
       throw new FST_SSE_INVALID_FIELD('send() takes an object { event, data }')
     }
@@ -134,6 +134,11 @@ export class LiveStream implements SseStream {
     this.abortNow()
   }
 
+  /** Its connection closed while it waited for its turn on it. */
+  clientGone (): void {
+    this.finish('client')
+  }
+
   /** Writes bytes now, or queues them behind a replay in progress. */
   write (chunk: Buffer | string): void {
     if (this.queue !== null) {
@@ -147,10 +152,22 @@ export class LiveStream implements SseStream {
     this.quietTicks = 0
   }
 
-  /** From now until finishReplay(), writes wait behind the replay being read. */
-  awaitReplay (): void {
+  /**
+   * From now until finishReplay() or releaseHeld(), writes wait in order: behind the replay
+   * being read, or until a pipelined response gets its turn on the connection.
+   */
+  holdWrites (): void {
     this.queue = []
     this.queuedBytes = 0
+  }
+
+  /** Stops holding writes and hands back the ones that waited, in order. */
+  releaseHeld (): Array<Buffer | string> {
+    const held = this.queue as QueuedWrite[]
+    this.queue = null
+    // What was held in this turn is counted again as it is written.
+    this.turnBytes = 0
+    return held.map((write) => write.frame)
   }
 
   /**
@@ -293,7 +310,12 @@ function byteLength (chunk: Buffer | string): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
 }
 
-/** The client has gone. HTTP/2's response has no `destroyed` of its own: its stream has. */
+/**
+ * The client has gone. HTTP/2's response has no `destroyed` of its own: its stream has. An
+ * HTTP/1 response still waiting for its turn on the connection (pipelined) has no socket yet:
+ * the request's socket says whether the connection is still there.
+ */
 export function isGone (res: SseResponse): boolean {
-  return 'stream' in res ? res.stream.destroyed || res.stream.closed : res.destroyed
+  if ('stream' in res) return res.stream.destroyed || res.stream.closed
+  return res.destroyed || (res.socket === null && res.req.socket.destroyed)
 }

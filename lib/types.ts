@@ -14,13 +14,17 @@ export type SseEventMap<Schemas = SseEvents> = keyof Schemas extends never
 
 export type SseEventName = keyof SseEventMap & string
 
-/** `{ event, data }` with `data` typed by `event`. */
-export type SseMessage<Map = SseEventMap> = {
-  [K in keyof Map & string]: { event: K, data: Map[K] }
-}[keyof Map & string]
+/**
+ * `{ event, data }` with `data` typed by `event`: one member per name of `Name`, so a union of
+ * names still pairs each with its own data. Generic in the name, so that a wrong payload's error
+ * names that event's data type rather than every event's.
+ */
+export type SseMessage<Map = SseEventMap, Name extends keyof Map & string = keyof Map & string> =
+  Name extends unknown ? { event: Name, data: Map[Name] } : never
 
 /** What `publish` takes: a message and the topic it goes to (default `'broadcast'`). */
-export type SsePublishMessage<Map = SseEventMap> = SseMessage<Map> & { topic?: string }
+export type SsePublishMessage<Map = SseEventMap, Name extends keyof Map & string = keyof Map & string> =
+  SseMessage<Map, Name> & { topic?: string }
 
 export type SseCloseReason = 'client' | 'server' | 'slow' | 'shutdown'
 
@@ -31,7 +35,7 @@ export interface SseStreamOptions {
 
 export interface SseStream {
   /** Sends an event to this client only; no `id:` (it is not part of the replayable history). */
-  send (message: SseMessage): void
+  send<Name extends SseEventName> (message: SseMessage<SseEventMap, Name>): void
   /** Writes a `:` comment line. */
   comment (text: string): void
   /** Ends the stream (reason `'server'`). */
@@ -56,7 +60,7 @@ export interface SseStats {
 
 export interface SseHub {
   /** Validates, numbers, stores and fans the event out to every stream on its topic. */
-  publish (message: SsePublishMessage): Promise<{ id: string }>
+  publish<Name extends SseEventName> (message: SsePublishMessage<SseEventMap, Name>): Promise<{ id: string }>
   stats (): SseStats
   /** Open streams on this instance that receive `topic` (default `'broadcast'`). */
   count (topic?: string): number

@@ -324,13 +324,17 @@ function reconnectDelay (attempt: number): number {
   return Math.min(attempt * 50, 2000)
 }
 
-/** EVALSHA, falling back to EVAL (which caches the script) when Redis does not know it yet. */
+/**
+ * EVALSHA, falling back to EVAL (which caches the script) when Redis does not know it yet. Keys
+ * and arguments travel as one array: spread into the call, thousands of them overflow the stack.
+ */
 async function evalScript (client: Redis, script: RedisScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+  const keysAndArgs = [...keys, ...args.map(String)]
   try {
-    return await client.evalsha(script.sha, keys.length, ...keys, ...args)
+    return await client.evalsha(script.sha, keys.length, keysAndArgs)
   } catch (err) {
     if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
-    return client.eval(script.source, keys.length, ...keys, ...args)
+    return client.eval(script.source, keys.length, keysAndArgs)
   }
 }
 

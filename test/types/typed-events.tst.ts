@@ -29,6 +29,20 @@ test('publish: a wrong event name or data shape is a compile error', () => {
   expect(app.sse.publish).type.not.toBeCallableWith({ event: 'user-count', data: { count: 1 }, topic: 1 })
 })
 
+test('a wrong payload\'s error names the data type of its own event, not every event\'s', () => {
+  expect(app.sse.publish({ event: 'notification', data: { title: 'Hi' } }))
+    .type.toRaiseError("Property 'message' is missing in type '{ title: string; }' but required in type '{ title: string; message: string; }'")
+  expect(app.sse.publish({ event: 'user-count', data: { count: 1, extra: true } }))
+    .type.toRaiseError("'extra' does not exist in type '{ count: number; }'")
+})
+
+test('a union of event names still pairs each name with its own data', () => {
+  const name = 'user-count' as 'notification' | 'user-count'
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: name, data: { count: 1 } })
+  const message = { event: 'user-count', data: { count: 1 } } as { event: 'user-count', data: { count: number } } | { event: 'notification', data: { title: string, message: string } }
+  expect(app.sse.publish(message)).type.toBe<Promise<{ id: string }>>()
+})
+
 test('reply.sse() returns a typed stream whose send checks names and data', () => {
   app.get('/events', (_request, reply) => {
     const stream = reply.sse({ topics: ['broadcast'] })
@@ -38,6 +52,7 @@ test('reply.sse() returns a typed stream whose send checks names and data', () =
     expect(stream.send).type.toBeCallableWith({ event: 'user-count', data: { count: 2 } })
     expect(stream.send).type.not.toBeCallableWith({ event: 'user-count', data: { count: 'two' } })
     expect(stream.send).type.not.toBeCallableWith({ event: 'unknown', data: {} })
+    expect(stream.send({ event: 'user-count', data: {} })).type.toRaiseError("Property 'count' is missing in type '{}' but required in type '{ count: number; }'")
     expect(stream.closed).type.toBe<Promise<SseCloseReason>>()
     expect(stream.signal).type.toBe<AbortSignal>()
     expect(stream.lastEventId).type.toBe<string | undefined>()
