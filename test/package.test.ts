@@ -3,6 +3,7 @@ import { test } from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { childEnv } from './helpers/child-env'
 
 const run = promisify(execFile)
@@ -75,4 +76,18 @@ test('fastify-sse-hub/redis loads by name from ESM and CommonJS, and only it loa
     try { require('fastify-sse-hub/redis') } catch (err) { console.log(JSON.stringify([err.code, err.message])) }
   `])
   t.same(JSON.parse(withoutIoredis), ['MODULE_NOT_FOUND', 'fastify-sse-hub/redis needs ioredis, an optional peer dependency: npm install ioredis'], 'without ioredis: the core loads, the store says what to install')
+})
+
+test('every link in the README works on npm: absolute, to a file the package ships, or in-page', async (t) => {
+  const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, env: childEnv(), timeout: 60_000 })
+  const shipped = new Set((JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0].files.map((file) => file.path))
+  const readme = await readFile(join(root, 'README.md'), 'utf8')
+  const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((match) => match[1])
+  t.ok(links.length > 10, 'the README has links')
+  const packageFile = /^https:\/\/unpkg\.com\/fastify-sse-hub\/([^#]+)/
+  for (const link of links) {
+    t.match(link, /^(https?:\/\/|#)/, `${link} is absolute or in-page`)
+    const file = packageFile.exec(link)?.[1]
+    if (file !== undefined) t.ok(shipped.has(file), `${file} is in the package`)
+  }
 })
