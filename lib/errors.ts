@@ -35,3 +35,8 @@ export const FST_SSE_ALREADY_REGISTERED = createError(
   'FST_SSE_ALREADY_REGISTERED',
   'fastify-sse-hub: the plugin is already registered on this app; register it once, at the root'
 )
+
+export const FST_SSE_TOPIC_FINISHED = createError<[string]>(
+  'FST_SSE_TOPIC_FINISHED',
+  'fastify-sse-hub: topic "%s" is finished: its final event (`last: true`) was published; publish to a new topic instead'
+)

@@ -1,44 +1,43 @@
 // The hub: publish (validate -> id -> store -> encode once -> fan out), and the open streams
 // it fans out to, by topic.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { ServerResponse } from 'node:http'
-import { FST_SSE_INVALID_FIELD, FST_SSE_STORE_ERROR } from './errors'
+import { FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR } from './errors'
 import { Heartbeat } from './heartbeat'
 import { Http2Sessions } from './http2-sessions'
-import { PipelinedResponses } from './pipelined'
-import type { SseResolvedOptions } from './options'
-import { encodeComment, encodeEvent, encodeIdOnly, encodeRetry, RESET_EVENT } from './protocol/encode'
-import { checkField, EventChecker, rejectUnknownKeys } from './schemas'
-import type { SseReplay, SseStore, SseStoredEvent } from './store/types'
-import { isGone, LiveStream, type SseResponse, type StreamOwner } from './stream'
-import type { SseCloseReason, SseHub, SsePublishMessage, SseStats, SseStreamOptions } from './types'
+import { checkMessage, checkMessageShape } from './message'
+import { DEFAULT_TOPIC, StreamOpener, type OpenerHost } from './opener'
+import { MAX_HISTORY, type SseResolvedOptions } from './options'
+import { encodeComment, encodeEvent } from './protocol/encode'
+import { checkField, EventChecker } from './schemas'
+import type { SseStore, SseStoredEvent } from './store/types'
+import type { LiveStream } from './stream'
+import type { SseCloseReason, SsePublishMessage, SseStats, SseStreamOptions } from './types'
 
-export const DEFAULT_TOPIC = 'broadcast'
 const HEARTBEAT = Buffer.from(encodeComment(''))
 
-export class Hub implements SseHub, StreamOwner {
+export class Hub implements OpenerHost {
   readonly checker: EventChecker
   readonly maxBufferedBytes: number
-  private readonly store: SseStore
-  private readonly retry: number | undefined
+  readonly store: SseStore
+  closing = false
+  deliveredSeq = 0
   private readonly heartbeatMs: number
   private heartbeat: Heartbeat | undefined
+  private readonly history: number | ((topic: string) => number)
   private readonly streams = new Set<LiveStream>()
   private readonly byTopic = new Map<string, Set<LiveStream>>()
   private readonly sessions = new Http2Sessions()
-  private readonly pipelined = new PipelinedResponses()
+  private readonly opener: StreamOpener
   /** Frames encoded once per event, shared by every stream and by replays from memory. */
   private readonly frames = new WeakMap<SseStoredEvent, Buffer>()
   /** Events delivered in this turn of the event loop, by topic, written together at its end. */
   private batch = new Map<string, TopicBatch>()
   /** Set while a batch is written: callbacks that must wait for the end of it. */
   private deferred: Array<() => void> | undefined
+  /** disconnect(topic) calls waiting for the store to deliver them, and the streams ended here. */
+  private readonly disconnecting = new Map<string, { callers: number, ended: number }>()
   private published = 0
   private dropped = 0
-  private closing = false
-  /** The first frame of new streams, encoded once per newest id. */
-  private primedId = ''
-  private primingFrame = ''
   turn = 0
   private turnScheduled = false
   private readonly nextTurn = (): void => {
@@ -52,15 +51,17 @@ export class Hub implements SseHub, StreamOwner {
     this.log = log
     this.checker = new EventChecker(options.events)
     this.maxBufferedBytes = options.maxBufferedBytes
-    this.retry = options.retry
     this.heartbeatMs = options.heartbeat
+    this.history = options.history
     this.store = store
+    this.opener = new StreamOpener(this, options.retry)
   }
 
-  async start (history: number): Promise<void> {
+  async start (): Promise<void> {
     await this.store.open({
-      history,
+      history: (topic) => this.historyOf(topic),
       deliver: (event) => this.deliver(event),
+      disconnect: (topic) => this.endTopic(topic),
       // Events that will never arrive here: every stream reconnects, then replays or resets.
       lost: () => { for (const stream of this.streams) stream.end('server') }
     })
@@ -70,22 +71,39 @@ export class Hub implements SseHub, StreamOwner {
   }
 
   async publish (message: SsePublishMessage<Record<string, unknown>>): Promise<{ id: string }> {
-    if (message === null || typeof message !== 'object') {
-      throw new FST_SSE_INVALID_FIELD('publish() takes an object { event, data, topic? }')
-    }
-    if ('id' in message) throw new FST_SSE_INVALID_FIELD('publish() assigns ids itself; remove `id`')
-    rejectUnknownKeys('publish()', message, PUBLISH_KEYS)
+    if (message !== null && typeof message === 'object' && 'id' in message) throw new FST_SSE_INVALID_FIELD('publish() assigns ids itself; remove `id`')
+    checkMessageShape('publish()', message, PUBLISH_KEYS)
     const topic = 'topic' in message ? message.topic : DEFAULT_TOPIC
     checkField('topic', topic)
-    const data = this.checker.serialize(message.event, message.data)
+    const last = message.last
+    if (last !== undefined && typeof last !== 'boolean') throw new FST_SSE_INVALID_FIELD('`last` must be true (the topic\'s final event) or absent')
+    const { event, data } = checkMessage(this.checker, message)
     let stored: SseStoredEvent
     try {
-      stored = await this.store.append(topic, message.event, data)
+      stored = await this.store.append(topic, event, data, last)
     } catch (err) {
-      throw (err as { code?: unknown }).code === 'FST_SSE_STORE_ERROR' ? err : new FST_SSE_STORE_ERROR('take the event', { cause: err })
+      // The store's own coded errors (a finished topic, a wrong history) pass through.
+      throw String((err as { code?: unknown }).code).startsWith('FST_SSE_') ? err : new FST_SSE_STORE_ERROR('take the event', { cause: err })
     }
     this.published++
     return { id: stored.id }
+  }
+
+  async disconnect (topic: string): Promise<number> {
+    checkField('topic', topic)
+    let pending = this.disconnecting.get(topic)
+    if (pending === undefined) this.disconnecting.set(topic, pending = { callers: 0, ended: 0 })
+    pending.callers++
+    try {
+      await this.store.disconnect(topic)
+    } catch (err) {
+      throw String((err as { code?: unknown }).code).startsWith('FST_SSE_') ? err : new FST_SSE_STORE_ERROR('pass the disconnect on', { cause: err })
+    } finally {
+      if (--pending.callers === 0) this.disconnecting.delete(topic)
+    }
+    const ended = pending.ended
+    pending.ended = 0
+    return ended
   }
 
   stats (): SseStats {
@@ -102,63 +120,19 @@ export class Hub implements SseHub, StreamOwner {
     setImmediate(this.nextTurn)
   }
 
-  /** `reply.sse()`: sends the headers at once and attaches the stream to its topics. */
+  /** `reply.sse()`. */
   open (request: FastifyRequest, reply: FastifyReply, options: SseStreamOptions | undefined): LiveStream {
-    if (options !== undefined && (options === null || typeof options !== 'object')) {
-      throw new FST_SSE_INVALID_FIELD('reply.sse() takes an options object { topics? }')
-    }
-    if (options !== undefined) rejectUnknownKeys('reply.sse()', options, STREAM_KEYS)
-    const topics = checkTopics(options?.topics)
-    const lastEventId = readLastEventId(request)
-    const res = reply.raw as SseResponse
-    // Before anything is registered: a header Node refuses throws here, and Fastify answers it.
-    if (!isGone(res)) res.writeHead(200, streamHeaders(reply, res, keepsAlive(request, res)))
-    reply.hijack()
-    const stream = new LiveStream(this, res, topics, lastEventId)
-    if (stream.ended) return stream
-    // HEAD: the headers and no body, and a response that ends (a keep-alive connection goes on
-    // serving). The stream ends once the handler's synchronous part has run, so the handler that
-    // serves GET works unchanged: what it sends meanwhile is discarded, as Node does for HEAD.
-    if (request.method === 'HEAD') {
-      process.nextTick(() => stream.end('server'))
-      return stream
-    }
-    // A pipelined request behind another response joins when its turn comes: until then it has
-    // no client to write to, so it takes no events and counts in no statistics.
-    if (!('stream' in res) && PipelinedResponses.waits(res)) {
-      // What the handler sends meanwhile waits too: it follows the stream's first frame.
-      stream.holdWrites()
-      this.pipelined.wait(stream, res, () => { if (!stream.ended) this.join(stream, res, stream.releaseHeld()) })
-      return stream
-    }
-    this.join(stream, res)
-    return stream
+    return this.opener.open(request, reply, options)
   }
 
-  /** Registers a stream on its topics and sends its first frame, or its replay, then `held`. */
-  private join (stream: LiveStream, res: SseResponse, held: ReadonlyArray<Buffer | string> = []): void {
-    // Events published before this stream opened go out first: its first id already covers them.
-    this.flush()
+  register (stream: LiveStream): void {
     this.streams.add(stream)
+    const res = stream.response
     if ('stream' in res) this.sessions.track(res.stream)
     for (const topic of stream.topics) {
       let streams = this.byTopic.get(topic)
       if (streams === undefined) this.byTopic.set(topic, streams = new Set())
       streams.add(stream)
-    }
-    if (stream.lastEventId === undefined) {
-      // The priming frame, written now, carries the headers with it: one packet.
-      this.prime(stream, res)
-    } else {
-      // A replay may wait on the store: the headers (and `retry:`) go out at once.
-      this.openWithRetry(stream, res)
-      this.replay(stream, stream.lastEventId)
-    }
-    for (const frame of held) stream.write(frame)
-    // Opened while the app closes (an async handler that was still working): ended at once.
-    if (this.closing) {
-      stream.end('shutdown')
-      this.sessions.closeAll()
     }
   }
 
@@ -170,6 +144,24 @@ export class Hub implements SseHub, StreamOwner {
       streams.delete(stream)
       if (streams.size === 0) this.byTopic.delete(topic)
     }
+  }
+
+  shutDown (stream: LiveStream): void {
+    stream.end('shutdown')
+    this.sessions.closeAll()
+  }
+
+  /**
+   * Ends a stream the store cannot serve: with status 200 sent (and `retry:`, for when to come
+   * back), the browser retries. It ends once the handler's synchronous part has run, so a
+   * handler that sends right after opening works unchanged.
+   */
+  storeUnavailable (stream: LiveStream, err: unknown): void {
+    this.log.warn({ err }, 'fastify-sse-hub: the store cannot serve a new stream; ended it so the client retries')
+    if (stream.ended) return
+    this.opener.openWithRetry(stream)
+    stream.finishReplay([], 0)
+    process.nextTick(() => stream.end('server'))
   }
 
   /**
@@ -187,72 +179,33 @@ export class Hub implements SseHub, StreamOwner {
     await this.store.close()
   }
 
-  /** A new stream learns the newest id, so it resumes without loss even before its first event. */
-  private prime (stream: LiveStream, res: SseResponse): void {
-    let id: string
-    try {
-      id = this.store.newestId()
-    } catch (err) {
-      // The headers, and `retry:` for when to come back, before the stream ends.
-      this.openWithRetry(stream, res)
-      this.storeUnavailable(stream, err)
-      return
+  /** `history` for a topic: the app's function is checked on every answer. */
+  private historyOf (topic: string): number {
+    if (typeof this.history === 'number') return this.history
+    const kept = this.history(topic)
+    if (!Number.isInteger(kept) || kept < 0 || kept > MAX_HISTORY) {
+      throw new FST_SSE_INVALID_OPTION('history', `answered ${String(kept)} for topic ${JSON.stringify(topic)}: it must answer an integer from 0 to ${MAX_HISTORY}`)
     }
-    if (id !== this.primedId) {
-      this.primedId = id
-      this.primingFrame = encodeIdOnly(id, this.retry)
-    }
-    stream.writeWithHeaders(this.primingFrame)
+    return kept
   }
 
-  /** Sends the headers now, with the `retry:` line when there is one: a stream without its first frame. */
-  private openWithRetry (stream: LiveStream, res: SseResponse): void {
-    if (this.retry === undefined) (res as ServerResponse).flushHeaders()
-    else stream.writeWithHeaders(encodeRetry(this.retry))
-  }
-
-  private replay (stream: LiveStream, lastEventId: string): void {
-    stream.holdWrites()
-    let replay: SseReplay | Promise<SseReplay>
-    try {
-      replay = this.store.replay(stream.topics, lastEventId)
-    } catch (err) {
-      this.storeUnavailable(stream, err)
-      return
+  /** disconnect(topic), as the store delivers it: after the events delivered before it. */
+  private endTopic (topic: string): void {
+    this.flush()
+    const streams = this.byTopic.get(topic)
+    let ended = 0
+    if (streams !== undefined) {
+      for (const stream of [...streams]) {
+        stream.close()
+        ended++
+      }
     }
-    if (replay instanceof Promise) {
-      replay.then((found) => this.sendReplay(stream, lastEventId, found), (err) => this.storeUnavailable(stream, err))
-    } else {
-      this.sendReplay(stream, lastEventId, replay)
-    }
-  }
-
-  /**
-   * Ends a stream the store cannot serve: with status 200 sent, the browser retries. It ends
-   * once the handler's synchronous part has run, so a handler that sends right after opening
-   * works unchanged.
-   */
-  private storeUnavailable (stream: LiveStream, err: unknown): void {
-    this.log.warn({ err }, 'fastify-sse-hub: the store cannot serve a new stream; ended it so the client retries')
-    process.nextTick(() => stream.end('server'))
-  }
-
-  private sendReplay (stream: LiveStream, lastEventId: string, replay: SseReplay): void {
-    if (stream.ended) return
-    const frames: Buffer[] = []
-    if (replay.reset !== undefined) {
-      const data = JSON.stringify({ lastEventId, reason: replay.reset.reason })
-      frames.push(Buffer.from(encodeEvent(replay.reset.id, RESET_EVENT, data)))
-    }
-    let after = replay.after
-    for (const event of replay.events) {
-      frames.push(this.frameOf(event))
-      after = event.seq
-    }
-    stream.finishReplay(frames, after)
+    const pending = this.disconnecting.get(topic)
+    if (pending !== undefined) pending.ended += ended
   }
 
   private deliver (event: SseStoredEvent): void {
+    this.deliveredSeq = event.seq
     const streams = this.byTopic.get(event.topic)
     if (streams === undefined) return
     // A nextTick queued from a microtask runs once every pending microtask has: so a loop of
@@ -307,6 +260,8 @@ export class Hub implements SseHub, StreamOwner {
         if (stream.direct) {
           joined ??= events.length === 1 ? this.frameOf(events[0]) : Buffer.concat(events.map((e) => this.frameOf(e)))
           stream.write(joined)
+          // Nothing follows a topic's final event: it is the last of the list, if there.
+          if (events[events.length - 1].last === true) stream.finishTopic()
         } else {
           const lists = (oneByOne ??= new Map()).get(stream)
           if (lists === undefined) oneByOne.set(stream, [events])
@@ -318,11 +273,11 @@ export class Hub implements SseHub, StreamOwner {
     // Each takes the events of its own topics, in publish order: the work is what it receives,
     // never the whole batch (a stream per user on ['broadcast', 'user:<id>'] would make it N²).
     for (const [stream, lists] of oneByOne) {
-      for (const event of inPublishOrder(lists)) stream.deliver(event.seq, this.frameOf(event))
+      for (const event of inPublishOrder(lists)) stream.deliver(event, this.frameOf(event))
     }
   }
 
-  private frameOf (event: SseStoredEvent): Buffer {
+  frameOf (event: SseStoredEvent): Buffer {
     let frame = this.frames.get(event)
     if (frame === undefined) {
       frame = Buffer.from(encodeEvent(event.id, event.event, event.data))
@@ -338,71 +293,16 @@ export class Hub implements SseHub, StreamOwner {
   }
 }
 
-/** The most topics one stream may be on: every store serves and replays that many. */
-export const MAX_STREAM_TOPICS = 1000
-
 /** The events of one topic in a batch, and the streams on that topic. */
 interface TopicBatch {
   readonly streams: Set<LiveStream>
   readonly events: SseStoredEvent[]
 }
 
-const DEFAULT_TOPICS: readonly string[] = Object.freeze([DEFAULT_TOPIC])
-const PUBLISH_KEYS = ['event', 'data', 'topic']
-const STREAM_KEYS = ['topics']
-
-function checkTopics (topics: unknown): readonly string[] {
-  if (topics === undefined) return DEFAULT_TOPICS
-  if (!Array.isArray(topics) || topics.length === 0) {
-    throw new FST_SSE_INVALID_FIELD('`topics` must be a non-empty array of topic names')
-  }
-  if (topics.length > MAX_STREAM_TOPICS) {
-    throw new FST_SSE_INVALID_FIELD(`\`topics\` has ${topics.length} entries; a stream may be on at most ${MAX_STREAM_TOPICS} topics (publish to a shared topic instead of subscribing to many)`)
-  }
-  for (const topic of topics) checkField('topic', topic)
-  return [...new Set(topics as string[])]
-}
+const PUBLISH_KEYS = ['event', 'data', 'text', 'topic', 'last']
 
 /** Sorted lists of events (one per topic) merged into one, in publish order. */
 function inPublishOrder (lists: Array<readonly SseStoredEvent[]>): readonly SseStoredEvent[] {
   if (lists.length === 1) return lists[0]
   return lists.flat().sort((a, b) => a.seq - b.seq)
-}
-
-function readLastEventId (request: FastifyRequest): string | undefined {
-  const header = request.headers['last-event-id']
-  if (typeof header === 'string' && header !== '') return header
-  // From the URL itself, not `request.query`: a route's query schema may strip keys it does not know.
-  const url = request.raw.url as string
-  const start = url.indexOf('?')
-  if (start === -1) return undefined
-  const fromQuery = new URLSearchParams(url.slice(start + 1)).get('lastEventId')
-  return fromQuery === null || fromQuery === '' ? undefined : fromQuery
-}
-
-/**
- * HTTP/1.1 streams say `Connection: keep-alive`, unless Node is to close the connection (the
- * client asked, or it reached `maxRequestsPerSocket`): then Node says so itself. HTTP/2 has no
- * Connection header, and HTTP/1.0 closes the connection to end the body.
- */
-function keepsAlive (request: FastifyRequest, res: SseResponse): boolean {
-  const http1 = res as ServerResponse & { maxRequestsOnConnectionReached?: boolean }
-  return request.raw.httpVersion === '1.1' && http1.shouldKeepAlive && http1.maxRequestsOnConnectionReached !== true
-}
-
-function streamHeaders (reply: FastifyReply, res: SseResponse, keepAlive: boolean): Record<string, string | number | string[]> {
-  // getHeaders() returns a fresh object (the reply's and Node's headers): ours to change.
-  const headers = reply.getHeaders() as Record<string, string | number | string[]>
-  if ('content-length' in headers || 'transfer-encoding' in headers) {
-    delete headers['content-length']
-    delete headers['transfer-encoding']
-    // Set on Node's response itself, it would survive writeHead(), which merges into those.
-    // (Removing transfer-encoding there would turn chunked encoding off: it is left alone.)
-    if (res.hasHeader('content-length')) res.removeHeader('content-length')
-  }
-  headers['content-type'] = 'text/event-stream; charset=utf-8'
-  headers['cache-control'] = 'no-cache, no-transform'
-  headers['x-accel-buffering'] = 'no'
-  if (keepAlive) headers.connection = 'keep-alive'
-  return headers
 }

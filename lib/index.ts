@@ -28,7 +28,8 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, rawOptions)
   const api: SseHub = {
     publish: (message) => hub.publish(message),
     stats: () => hub.stats(),
-    count: (topic) => hub.count(topic)
+    count: (topic) => hub.count(topic),
+    disconnect: (topic) => hub.disconnect(topic)
   }
   fastify.decorate('sse', Object.freeze(api))
   fastify.decorateReply('sse', function (this: FastifyReply, streamOptions?: SseStreamOptions): SseStream {
@@ -38,7 +39,7 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, rawOptions)
   })
   fastify.addHook('preClose', async () => hub.endAll())
   fastify.addHook('onClose', async () => hub.close())
-  await hub.start(options.history)
+  await hub.start()
 }
 
 /** Lets a sync handler `return reply.sse()`: Fastify would otherwise try to send the stream. */
@@ -52,14 +53,14 @@ function acceptReturnedStream (reply: FastifyReply, stream: LiveStream): void {
 export const fastifySse = fp(plugin, { name: 'fastify-sse-hub', fastify: '5.x' })
 export default fastifySse
 
-export { FST_SSE_ALREADY_REGISTERED, FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR, FST_SSE_STREAM_CLOSED, FST_SSE_UNKNOWN_EVENT } from './errors'
+export { FST_SSE_ALREADY_REGISTERED, FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR, FST_SSE_STREAM_CLOSED, FST_SSE_TOPIC_FINISHED, FST_SSE_UNKNOWN_EVENT } from './errors'
 export type { SsePluginOptions } from './options'
 // For stores of your own: the ids and the replay decision the built-in stores use.
 export { formatEventId, newEpoch, parseEventId } from './protocol/event-id'
-export { planReplay } from './store/plan-replay'
-export { MAX_STREAM_TOPICS } from './hub'
+export { planBackfill, planReplay } from './store/plan-replay'
+export { MAX_STREAM_TOPICS } from './opener'
 export type { SseEventSchemas } from './schemas'
-export type { SseReplay, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './store/types'
+export type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './store/types'
 export type * from './types'
 
 // CommonJS callers get the plugin itself (`require('fastify-sse-hub')`), like every Fastify

@@ -9,8 +9,11 @@ import type { SseStore } from './store/types'
 export interface SsePluginOptions {
   /** Event name -> TypeBox schema of its data. Absent: any name, any JSON data. */
   events?: SseEventSchemas
-  /** Events kept per topic for Last-Event-ID replay; 0 = no replay. Default 1000. */
-  history?: number
+  /**
+   * Events kept per topic for Last-Event-ID replay and backfill; 0 = none. Default 1000. A
+   * function of the topic answers per topic (the same answer every time, on every instance).
+   */
+  history?: number | ((topic: string) => number)
   /** Milliseconds a stream may stay silent before a keep-alive comment goes to it; 0 = off. Default 15000. */
   heartbeat?: number
   /** Milliseconds, sent once as `retry:` when a stream opens. Default: not sent. */
@@ -23,14 +26,14 @@ export interface SsePluginOptions {
 
 export interface SseResolvedOptions {
   events: SseEventSchemas | undefined
-  history: number
+  history: number | ((topic: string) => number)
   heartbeat: number
   retry: number | undefined
   maxBufferedBytes: number
   store: SseStore | undefined
 }
 
-const MAX_HISTORY = 16_777_216
+export const MAX_HISTORY = 16_777_216
 const STORE_METHODS = ['open', 'append', 'newestId', 'replay', 'close'] as const
 // Fastify's own register options reach the plugin too.
 const FASTIFY_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
@@ -48,7 +51,7 @@ export function resolveOptions (options: unknown): SseResolvedOptions {
   }
   return {
     events: checkEvents(given.events),
-    history: checkInteger('history', orDefault(given.history, 1000), 0, MAX_HISTORY),
+    history: typeof given.history === 'function' ? given.history as (topic: string) => number : checkInteger('history', orDefault(given.history, 1000), 0, MAX_HISTORY),
     heartbeat: checkInteger('heartbeat', orDefault(given.heartbeat, 15_000), 0, MAX_TIMER_MS),
     retry: given.retry === undefined ? undefined : checkInteger('retry', given.retry, 0, MAX_TIMER_MS),
     maxBufferedBytes: checkInteger('maxBufferedBytes', orDefault(given.maxBufferedBytes, 1 << 20), 1, Number.MAX_SAFE_INTEGER),

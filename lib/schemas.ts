@@ -75,4 +75,23 @@ export class EventChecker {
     if (json === undefined) throw new FST_SSE_INVALID_DATA(event, `not JSON-serialisable (${describe(data)})`)
     return json
   }
+
+  /** Checks name and verbatim `text` (a string value of the event's schema); returns the text. */
+  checkText (event: unknown, text: unknown): string {
+    checkField('event name', event)
+    if (typeof text !== 'string') throw new FST_SSE_INVALID_FIELD(`\`text\` must be a string (written verbatim), got ${describe(text)}; use \`data\` for JSON`)
+    if (event === RESET_EVENT) {
+      throw new FST_SSE_INVALID_FIELD(`the event name "${RESET_EVENT}" is reserved: the hub sends it when a client cannot resume`)
+    }
+    const validator = this.validators?.get(event)
+    if (this.validators !== undefined && validator === undefined) {
+      throw new FST_SSE_UNKNOWN_EVENT(event, [...this.validators.keys()].join(', '))
+    }
+    if (validator !== undefined && !validator.Check(text)) {
+      const error = validator.Errors(text).First() as ValueError
+      const shown = text as string
+      throw new FST_SSE_INVALID_DATA(event, `text ${JSON.stringify(shown.length > 40 ? shown.slice(0, 40) + '…' : shown)} is not a string value of its schema (${error.message}); use \`data\` for JSON`)
+    }
+    return text
+  }
 }

@@ -1,10 +1,14 @@
 // One client: its response, writes with a bounded backlog, replay queueing, and how it ends.
-import { ServerResponse } from 'node:http'
+import { ServerResponse, type OutgoingHttpHeaders } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
+import type { EventEmitter } from 'node:events'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STREAM_CLOSED } from './errors'
 import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode'
-import { rejectUnknownKeys, type EventChecker } from './schemas'
-import type { SseCloseReason, SseMessage, SseStream } from './types'
+import { checkMessage, checkMessageShape } from './message'
+import type { EventChecker } from './schemas'
+import { sendAll } from './send-all'
+import type { SseStoredEvent } from './store/types'
+import type { SseCloseReason, SseMessage, SseSendAllOptions, SseSource, SseStream } from './types'
 
 export type SseResponse = ServerResponse | Http2ServerResponse
 
@@ -12,6 +16,8 @@ export type SseResponse = ServerResponse | Http2ServerResponse
 export interface StreamOwner {
   readonly checker: EventChecker
   readonly maxBufferedBytes: number
+  /** The seq of the newest event the store delivered to the hub. */
+  readonly deliveredSeq: number
   /** Advances once per turn of the event loop in which anything was written. */
   readonly turn: number
   /** Called on every write, so that `turn` advances after this one. */
@@ -33,11 +39,11 @@ interface Http1Internals {
   chunkedEncoding: boolean
 }
 
-const SEND_KEYS = ['event', 'data']
+const SEND_KEYS = ['event', 'data', 'text']
 
-/** A write waiting for a replay to finish: a live event, or (seq -1) a send or comment. */
+/** A write waiting for the stream to start: a live event, or (no event) a send or comment. */
 interface QueuedWrite {
-  seq: number
+  event: SseStoredEvent | undefined
   frame: Buffer | string
 }
 
@@ -48,7 +54,7 @@ export class LiveStream implements SseStream {
   quietTicks = 0
   /** Live events with `seq` up to this were already sent (by a replay); 0 when none are pending. */
   skipUpTo = 0
-  /** Non-null while writes are held (a replay being read, a pipelined turn): they wait here, in order. */
+  /** Non-null until the stream has started (its replay read, its turn come): writes wait here, in order. */
   queue: QueuedWrite[] | null = null
   /** Bytes waiting in `queue`: the client's backlog while its replay is read. */
   private queuedBytes = 0
@@ -58,6 +64,10 @@ export class LiveStream implements SseStream {
 
   private readonly owner: StreamOwner
   private readonly res: SseResponse
+  /** The response headers, until they are written with the status. */
+  private head: OutgoingHttpHeaders | undefined
+  /** Topics of this stream not finished yet: it ends once none is left. */
+  private unfinished: number
   private readonly backlog: { readonly writableLength: number }
   private reason: SseCloseReason | undefined
   private closedPromise: Promise<SseCloseReason> | undefined
@@ -65,17 +75,28 @@ export class LiveStream implements SseStream {
   private controller: AbortController | undefined
   /** The stream ended during a fan-out, and its signal waits for the end of it to abort. */
   private abortPending = false
+  /** sendAll() waiting for the stream to start, end, or drain. */
+  private readonly progressWaiters = new Set<() => void>()
+  /** sendAll() waiting for its source while the stream may end. */
+  private readonly endWaiters = new Set<() => void>()
 
-  constructor (owner: StreamOwner, res: SseResponse, topics: readonly string[], lastEventId: string | undefined) {
+  constructor (owner: StreamOwner, res: SseResponse, topics: readonly string[], lastEventId: string | undefined, head: OutgoingHttpHeaders) {
     this.owner = owner
     this.res = res
+    this.head = head
     this.topics = topics
+    this.unfinished = topics.length
     this.lastEventId = lastEventId
     // HTTP/2 buffers in the stream, HTTP/1 in the response and its socket.
     this.backlog = 'stream' in res ? res.stream : res
     // A client can leave while an async handler is still working: then 'close' has fired already.
     if (isGone(res)) this.reason = 'client'
     else res.on('close', () => this.finish('client'))
+  }
+
+  /** The response this stream writes to. */
+  get response (): SseResponse {
+    return this.res
   }
 
   get ended (): boolean {
@@ -106,18 +127,87 @@ export class LiveStream implements SseStream {
   }
 
   send (message: SseMessage<Record<string, unknown>>): void {
-    if (message === null || typeof message !== 'object') {
-      throw new FST_SSE_INVALID_FIELD('send() takes an object { event, data }')
-    }
-    if ('id' in message) {
-      throw new FST_SSE_INVALID_FIELD('send() takes no `id`: events sent to one client are not part of the replayable history; use publish() for that')
-    }
-    rejectUnknownKeys('send()', message, SEND_KEYS)
-    const json = this.owner.checker.serialize(message.event, message.data)
+    const frame = this.frameOf(message, 'send()')
     this.assertOpen('send')
-    const frame = encodeEvent(undefined, message.event, json)
     // Events published before this send go out before it; abort listeners run after it.
     this.owner.flush(() => this.write(frame))
+  }
+
+  sendAll (source: SseSource, options?: SseSendAllOptions): Promise<void> {
+    return sendAll(this, source, options)
+  }
+
+  /** The frame of a message for this client only, checked like publish(); throws a coded error. */
+  frameOf (message: unknown, what: string): string {
+    if (message !== null && typeof message === 'object' && 'id' in message) {
+      throw new FST_SSE_INVALID_FIELD(`${what} takes no \`id\`: events sent to one client are not part of the replayable history; use publish() for that`)
+    }
+    checkMessageShape(what, message, SEND_KEYS)
+    const { event, data } = checkMessage(this.owner.checker, message)
+    return encodeEvent(undefined, event, data)
+  }
+
+  /**
+   * Writes a frame from sendAll(), after the events published before it. Flow-controlled by its
+   * caller, so never dropped as slow; `flushed` runs once the client's socket took it, or never
+   * (the stream ended first: its closed promise says so).
+   */
+  writeFromSource (frame: string, flushed: () => void): void {
+    this.owner.flush(() => {
+      if (this.reason !== undefined) return
+      this.owner.markTurn()
+      this.bytesOfThisTurn()
+      ;(this.res as ServerResponse).write(frame, flushed)
+      this.turnBytes += Buffer.byteLength(frame)
+      this.quietTicks = 0
+    })
+  }
+
+  /** Bytes the client has not taken yet. */
+  get backlogBytes (): number {
+    return this.backlog.writableLength
+  }
+
+  /** True until the stream knows what it is owed and has sent it: writes wait meanwhile. */
+  get starting (): boolean {
+    return this.queue !== null && this.reason === undefined
+  }
+
+  /**
+   * Resolves once the stream started or ended, the client's socket drained, `also` settled, or
+   * after `ms`: what sendAll() waits for before it looks at the backlog again.
+   */
+  progress (also: Promise<void> | undefined, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.reason !== undefined) return resolve()
+      const emitter = this.backlog as unknown as EventEmitter
+      const wake = (): void => {
+        emitter.off('drain', wake)
+        clearTimeout(timer)
+        this.progressWaiters.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      emitter.on('drain', wake)
+      this.progressWaiters.add(wake)
+      also?.then(wake, wake)
+    })
+  }
+
+  /** `promise`'s value, or `undefined` as soon as the stream ends, whichever comes first. */
+  unlessEnded<T> (promise: Promise<T>): Promise<T | undefined> {
+    return new Promise((resolve, reject) => {
+      if (this.reason !== undefined) return resolve(undefined)
+      const ended = (): void => resolve(undefined)
+      this.endWaiters.add(ended)
+      promise.then((value) => {
+        this.endWaiters.delete(ended)
+        resolve(value)
+      }, (err: unknown) => {
+        this.endWaiters.delete(ended)
+        reject(err)
+      })
+    })
   }
 
   comment (text: string): void {
@@ -142,7 +232,7 @@ export class LiveStream implements SseStream {
   /** Writes bytes now, or queues them behind a replay in progress. */
   write (chunk: Buffer | string): void {
     if (this.queue !== null) {
-      this.enqueue(-1, chunk)
+      this.enqueue(undefined, chunk)
       return
     }
     if (this.reason !== undefined) return
@@ -153,21 +243,40 @@ export class LiveStream implements SseStream {
   }
 
   /**
-   * From now until finishReplay() or releaseHeld(), writes wait in order: behind the replay
-   * being read, or until a pipelined response gets its turn on the connection.
+   * From now until finishReplay(), writes wait in order: until the stream knows what it is owed
+   * (the store may answer later) and, when pipelined, until its turn on the connection.
    */
   holdWrites (): void {
     this.queue = []
     this.queuedBytes = 0
   }
 
-  /** Stops holding writes and hands back the ones that waited, in order. */
-  releaseHeld (): Array<Buffer | string> {
-    const held = this.queue as QueuedWrite[]
-    this.queue = null
-    // What was held in this turn is counted again as it is written.
-    this.turnBytes = 0
-    return held.map((write) => write.frame)
+  /** Writes the status and headers, once. */
+  writeHead (status: 200 | 204): void {
+    const head = this.head
+    if (head === undefined) return
+    this.head = undefined
+    if (status === 204) delete head['content-type']
+    ;(this.res as ServerResponse).writeHead(status, head)
+  }
+
+  /** Sends the headers alone: a stream without a first frame. */
+  flushHeaders (): void {
+    this.writeHead(200)
+    ;(this.res as ServerResponse).flushHeaders()
+    this.quietTicks = 0
+  }
+
+  /** Every topic finished and nothing owed: `204 No Content`, and the stream has ended. */
+  noContent (): void {
+    this.writeHead(204)
+    this.finish('server')
+    this.res.end()
+  }
+
+  /** `count` of its topics were already finished when it started. */
+  topicsFinished (count: number): void {
+    this.unfinished -= count
   }
 
   /**
@@ -179,6 +288,7 @@ export class LiveStream implements SseStream {
    * chance to read them, so they only count if the socket did not take them at once.
    */
   writeWithHeaders (frame: string): void {
+    this.writeHead(200)
     const res = this.res as ServerResponse & Partial<Http1Internals>
     // Only for Node's own write(): a wrapper (light-my-request's inject(), a custom response
     // class) must see the frame, so it goes through res.write().
@@ -193,19 +303,27 @@ export class LiveStream implements SseStream {
     const socket = 'stream' in this.res ? undefined : this.res.socket
     socket?.cork()
     res.flushHeaders()
-    this.write(frame)
+    res.write(frame)
+    this.turnBytes += byteLength(frame)
+    this.quietTicks = 0
     socket?.uncork()
   }
 
   /** A live event from the hub; skipped when a replay already sent it. */
-  deliver (seq: number, frame: Buffer | string): void {
+  deliver (event: SseStoredEvent, frame: Buffer | string): void {
     if (this.queue !== null) {
-      this.enqueue(seq, frame)
+      this.enqueue(event, frame)
       return
     }
-    if (seq <= this.skipUpTo) return
+    if (event.seq <= this.skipUpTo) return
     this.skipUpTo = 0
     this.write(frame)
+    if (event.last === true) this.finishTopic()
+  }
+
+  /** The final event of one of its topics was written: with none left, the stream ends. */
+  finishTopic (): void {
+    if (--this.unfinished === 0) this.end('server')
   }
 
   /** Sends what a replay found, then everything that waited behind it. */
@@ -217,9 +335,13 @@ export class LiveStream implements SseStream {
     this.skipUpTo = after
     if (frames.length > 0) this.write(frames.length === 1 ? frames[0] : Buffer.concat(frames))
     for (const item of waiting) {
-      if (item.seq < 0) this.write(item.frame)
-      else this.deliver(item.seq, item.frame)
+      if (item.event === undefined) this.write(item.frame)
+      else this.deliver(item.event, item.frame)
     }
+    // Live events still to come are all newer than what this instance delivered so far: when
+    // that covers `after`, none needs skipping, and the stream can share the fan-out's writes.
+    if (this.skipUpTo <= this.owner.deliveredSeq) this.skipUpTo = 0
+    wakeAll(this.progressWaiters)
   }
 
   /** Ends the stream for `reason`; a client with an unsent backlog is cut off, not waited for. */
@@ -246,10 +368,10 @@ export class LiveStream implements SseStream {
    * Holds a write behind the replay; the queue counts as the client's backlog, so a replay the
    * store is slow to answer cannot make it grow past maxBufferedBytes (plus one turn) either.
    */
-  private enqueue (seq: number, frame: Buffer | string): void {
+  private enqueue (event: SseStoredEvent | undefined, frame: Buffer | string): void {
     if (this.tooFarBehind()) return
     const bytes = byteLength(frame)
-    ;(this.queue as QueuedWrite[]).push({ seq, frame })
+    ;(this.queue as QueuedWrite[]).push({ event, frame })
     this.queuedBytes += bytes
     this.turnBytes += bytes
   }
@@ -260,6 +382,8 @@ export class LiveStream implements SseStream {
     this.queue = null
     this.owner.detach(this, reason)
     this.resolveClosed?.(reason)
+    wakeAll(this.progressWaiters)
+    wakeAll(this.endWaiters)
     // Abort listeners run user code at once: not in the middle of writing a batch to every stream.
     if (this.controller !== undefined) {
       this.abortPending = true
@@ -304,6 +428,11 @@ export class LiveStream implements SseStream {
     this.abortNow()
     throw new FST_SSE_STREAM_CLOSED(action)
   }
+}
+
+function wakeAll (waiters: Set<() => void>): void {
+  if (waiters.size === 0) return
+  for (const wake of [...waiters]) wake()
 }
 
 function byteLength (chunk: Buffer | string): number {

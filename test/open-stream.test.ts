@@ -99,11 +99,11 @@ test('a non-SSE reply on the same app is untouched', async (t) => {
   t.same(await response.json(), { ok: true })
 })
 
-test('topics must be a non-empty array of valid names; no other option is taken', async (t) => {
+test('topics must be an array of valid names; no other option is taken', async (t) => {
   const { url } = await listen(t, {}, (app) => {
     app.get('/bad/:kind', (request, reply) => {
       const kind = (request.params as { kind: string }).kind
-      const topics = ({ empty: [], string: 'a', blank: [''], crlf: ['a\r\nb'], number: [1], surrogate: ['user:\ud800'] } as Record<string, unknown>)[kind]
+      const topics = ({ string: 'a', blank: [''], crlf: ['a\r\nb'], number: [1], surrogate: ['user:\ud800'] } as Record<string, unknown>)[kind]
       try {
         if (kind === 'misspelt') reply.sse({ topic: 'user:1' } as never) // must not open a broadcast stream
         reply.sse(kind === 'null' ? null as never : kind === 'text' ? 'a' as never : { topics: topics as string[] })
@@ -112,7 +112,7 @@ test('topics must be a non-empty array of valid names; no other option is taken'
       }
     })
   })
-  for (const kind of ['empty', 'string', 'blank', 'crlf', 'number', 'surrogate', 'misspelt', 'null', 'text']) {
+  for (const kind of ['string', 'blank', 'crlf', 'number', 'surrogate', 'misspelt', 'null', 'text']) {
     const response = await fetch(`${url}/bad/${kind}`)
     t.equal(response.status, 500, kind)
     t.same(await response.json(), { code: 'FST_SSE_INVALID_FIELD' }, kind)

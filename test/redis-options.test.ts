@@ -48,7 +48,7 @@ test('a store that is not open refuses to work, and closes quietly', async (t) =
   const store = redisStore({ url: 'redis://127.0.0.1:6379' })
   t.throws(() => store.newestId(), { code: 'FST_SSE_STORE_ERROR' })
   await t.rejects(store.append('x', 'n', '1'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /the Redis connection is not open/ } })
-  await t.rejects(async () => store.replay(['x'], 'a-1'), { code: 'FST_SSE_STORE_ERROR' })
+  await t.rejects(async () => store.replay(['x'], { lastEventId: 'a-1' }), { code: 'FST_SSE_STORE_ERROR' })
   await store.close()
   await t.rejects(store.open(new RecordingContext(1).context()), invalid(/"store" is already used by another app/), 'and cannot be opened once used')
 })

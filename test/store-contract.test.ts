@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 import { MemoryStore } from '../lib/store/memory-store'
-import { formatEventId, newEpoch, parseEventId, planReplay, type SseReplay, type SseStore, type SseStoreContext, type SseStoredEvent, type SseStream } from '../lib/index'
+import { formatEventId, newEpoch, parseEventId, planBackfill, planReplay, type SseReplay, type SseReplayFrom, type SseStore, type SseStoreContext, type SseStoredEvent, type SseStream } from '../lib/index'
 
 /** A memory store whose deliveries and replays are held until the test releases them. */
 class ControlledStore implements SseStore {
@@ -13,6 +13,9 @@ class ControlledStore implements SseStore {
   holdDeliveries = false
   held: SseStoredEvent[] = []
   replayGate: Promise<void> | undefined
+  /** Resolves once a replay was asked for while replays are held. */
+  replayAsked: Promise<void> = Promise.resolve()
+  private asked = (): void => {}
   failAppend: unknown
   failNewestId = false
   failReplay: 'sync' | 'async' | undefined
@@ -20,7 +23,7 @@ class ControlledStore implements SseStore {
 
   open (context: SseStoreContext): Promise<void> {
     this.context = context
-    return this.inner.open({ history: context.history, deliver: (event) => this.hold(event) })
+    return this.inner.open({ ...context, deliver: (event) => this.hold(event) })
   }
 
   append (topic: string, event: string, data: string): Promise<SseStoredEvent> {
@@ -33,11 +36,16 @@ class ControlledStore implements SseStore {
     return this.inner.newestId()
   }
 
-  replay (topics: readonly string[], lastEventId: string): SseReplay | Promise<SseReplay> {
+  replay (topics: readonly string[], from: SseReplayFrom): SseReplay | Promise<SseReplay> {
     if (this.failReplay === 'sync') throw new Error('store down')
     if (this.failReplay === 'async') return Promise.reject(new Error('store down'))
-    const answer = this.inner.replay(topics, lastEventId)
+    const answer = this.inner.replay(topics, from)
+    this.asked()
     return this.replayGate === undefined ? answer : this.replayGate.then(() => answer)
+  }
+
+  disconnect (topic: string): Promise<void> {
+    return this.inner.disconnect(topic)
   }
 
   close (): Promise<void> {
@@ -48,6 +56,7 @@ class ControlledStore implements SseStore {
   holdReplays (): () => void {
     let open = () => {}
     this.replayGate = new Promise((resolve) => { open = resolve })
+    this.replayAsked = new Promise((resolve) => { this.asked = resolve })
     return open
   }
 
@@ -82,7 +91,7 @@ test('a slow replay: live events and sends wait behind it, none lost or repeated
   await app.sse.publish({ event: 'e', data: 2 })
   const open = store.holdReplays()
   const c = client(t, port, { 'Last-Event-ID': one.id })
-  await c.opened()
+  await store.replayAsked
   await app.sse.publish({ event: 'e', data: 3 })
   await nextTurn() // event 3 reaches the stream while its replay is still pending
   t.equal(c.events.length, 0, 'nothing before the replay')
@@ -110,7 +119,7 @@ test('what waits behind a slow replay counts as backlog: past maxBufferedBytes t
   await reader.until(() => reader.items.length > 0, 'the live client to open')
   const open = store.holdReplays()
   const c = client(t, port, { 'Last-Event-ID': one.id })
-  await c.opened()
+  await store.replayAsked
   const replaying = streams[1]
   const payload = 'q'.repeat(1024) // frames of about 1.1 KiB
   for (let i = 0; i < 10; i++) await app.sse.publish({ event: 'e', data: payload })
@@ -134,7 +143,7 @@ test('one burst larger than maxBufferedBytes behind a slow replay does not drop 
   const { store, streams, app, port, one } = await withBacklogLimit(t)
   const open = store.holdReplays()
   const c = client(t, port, { 'Last-Event-ID': one.id })
-  await c.opened()
+  await store.replayAsked
   const payload = 'b'.repeat(1024)
   for (let i = 1; i <= 30; i++) await app.sse.publish({ event: 'e', data: { i, payload } })
   await nextTurn()
@@ -231,7 +240,7 @@ test('a client that leaves during a slow replay is never written to', async (t) 
   await app.sse.publish({ event: 'e', data: 2 })
   const open = store.holdReplays()
   const c = client(t, port, { 'Last-Event-ID': one.id })
-  await c.opened()
+  await store.replayAsked
   c.close()
   t.equal(await streams[0].closed, 'client')
   open()
@@ -259,8 +268,8 @@ test('a store of one\'s own, written with the exported helpers, replays and rese
     private seq = 0
     private events: SseStoredEvent[] = []
     private dropped = new Map<string, number>()
-    private deliver: (event: SseStoredEvent) => void = () => {}
-    async open (context: SseStoreContext): Promise<void> { this.deliver = context.deliver }
+    private context!: SseStoreContext
+    async open (context: SseStoreContext): Promise<void> { this.context = context }
     async append (topic: string, event: string, data: string): Promise<SseStoredEvent> {
       const stored = { seq: ++this.seq, id: formatEventId(this.epoch, this.seq), topic, event, data }
       this.events.push(stored)
@@ -269,15 +278,18 @@ test('a store of one\'s own, written with the exported helpers, replays and rese
         this.dropped.set(topic, ofTopic[0].seq)
         this.events = this.events.filter((e) => e !== ofTopic[0])
       }
-      this.deliver(stored)
+      this.context.deliver(stored)
       return stored
     }
 
     newestId (): string { return formatEventId(this.epoch, this.seq) }
-    replay (topics: readonly string[], lastEventId: string): SseReplay {
+    replay (topics: readonly string[], from: SseReplayFrom): SseReplay {
       const histories = topics.map((topic) => ({ events: this.events.filter((e) => e.topic === topic), droppedUpTo: this.dropped.get(topic) ?? 0 }))
-      return planReplay(this.epoch, parseEventId(lastEventId, this.epoch, this.seq), histories)
+      if ('backfill' in from) return planBackfill(from.backfill, this.seq, histories)
+      return planReplay(this.epoch, parseEventId(from.lastEventId, this.epoch, this.seq), histories)
     }
+
+    async disconnect (topic: string): Promise<void> { this.context.disconnect(topic) }
 
     async close (): Promise<void> {}
   }

@@ -1,4 +1,4 @@
-// Decides what a reconnecting stream receives, the same way for every store.
+// Decides what a reconnecting or backfilled stream receives, the same way for every store.
 import { formatEventId } from '../protocol/event-id'
 import type { SseReplay, SseStoredEvent, SseTopicHistory } from './types'
 
@@ -15,6 +15,18 @@ export function planReplay (epoch: string, lastSeq: number | undefined, topics: 
   const events = mergeAfter(after, topics)
   if (resumes) return { events, after }
   return { events, after, reset: { reason: lastSeq === undefined ? 'unknown' : 'expired', id: formatEventId(epoch, after) } }
+}
+
+/**
+ * The newest `count` retained events of the topics together (`Infinity`: all), in publish order.
+ * `newest` is the store's position: live events up to it are covered, sent here or not wanted.
+ */
+export function planBackfill (count: number, newest: number, topics: readonly SseTopicHistory[]): SseReplay {
+  if (count === 0) return { events: [], after: newest }
+  const events = mergeAfter(0, topics)
+  let after = newest
+  for (const event of events) if (event.seq > after) after = event.seq
+  return { events: events.length > count ? events.slice(events.length - count) : events, after }
 }
 
 function mergeAfter (after: number, topics: readonly SseTopicHistory[]): SseStoredEvent[] {

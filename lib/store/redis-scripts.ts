@@ -31,6 +31,20 @@ local function history()
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'ms', ms, 'seq', 0)
   return ARGV[1], ms, 0
 end
+
+-- The seq of an entry id '<ms>-<seq>' of this history, else 0.
+local function seqIn(id, ms)
+  local dash = string.find(id, '-', 1, true)
+  if string.sub(id, 1, dash - 1) == ms then return tonumber(string.sub(id, dash + 1)) end
+  return 0
+end
+
+-- The seq of a topic's final event in this history, from its finished mark; 0 if none.
+local function finishedAt(key, ms)
+  local mark = redis.call('GET', key)
+  if mark then return seqIn(mark, ms) end
+  return 0
+end
 `
 
 /** KEYS: meta. Returns { epoch, ms, seq }: where a reader starts or resumes. */
@@ -40,10 +54,12 @@ return { epoch, ms, seq }
 `)
 
 /**
- * KEYS: meta, log, dropped, the topic's stream. ARGV[4..8]: topic, event, data, history,
- * log length. Numbers the event, adds it to the shared log every instance reads and to the
- * topic's stream (capped at `history`), and records the newest entry the cap pushed out, so
- * a replay knows exactly which resume points are gone. Returns { epoch, seq }.
+ * KEYS: meta, log, dropped, the topic's stream, the topic's finished mark. ARGV[4..9]: topic,
+ * event, data, history, log length, last ('1' or '0'). Numbers the event, adds it to the shared
+ * log every instance reads and to the topic's stream (capped at `history`), and records the
+ * newest entry the cap pushed out, so a replay knows exactly which resume points are gone. A
+ * final event also marks the topic finished (for `finishedTtl` ms, ARGV[10]). Returns
+ * { epoch, seq }, or { epoch, 0 } when the topic was already finished: nothing is written.
  */
 export const APPEND_SCRIPT = script(`
 local epoch, ms = history()
@@ -53,6 +69,7 @@ local keep = tonumber(ARGV[7])
 -- key of another type, as the writes to it would.)
 redis.call('XLEN', KEYS[2])
 redis.call('HLEN', KEYS[3])
+if finishedAt(KEYS[5], ms) > 0 then return { epoch, 0 } end
 local trimmed = false
 if keep > 0 then
   local excess = redis.call('XLEN', KEYS[4]) - keep + 1
@@ -63,26 +80,45 @@ if keep > 0 then
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local id = ms .. '-' .. string.format('%d', seq)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], id, 't', ARGV[4], 'e', ARGV[5], 'd', ARGV[6])
+if ARGV[9] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], id, 't', ARGV[4], 'e', ARGV[5], 'd', ARGV[6], 'l', '1')
+  redis.call('SET', KEYS[5], id, 'PX', ARGV[10])
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], id, 't', ARGV[4], 'e', ARGV[5], 'd', ARGV[6])
+end
 if keep == 0 then
   redis.call('HSET', KEYS[3], ARGV[4], id)
 else
   if trimmed then redis.call('HSET', KEYS[3], ARGV[4], trimmed) end
-  redis.call('XADD', KEYS[4], 'MAXLEN', keep, id, 'e', ARGV[5], 'd', ARGV[6])
+  redis.call('XADD', KEYS[4], 'MAXLEN', keep, id, 'e', ARGV[5], 'd', ARGV[6], 'l', ARGV[9])
 end
 return { epoch, seq }
 `)
 
 /**
- * KEYS: meta, dropped, then one stream per topic. ARGV[4], ARGV[5]: the epoch and seq of the
- * client's Last-Event-ID (seq -1 when it has none); ARGV[6..]: the topic names.
+ * KEYS: meta, log. ARGV[4]: a topic. Adds an entry that asks every instance to end the streams
+ * on that topic, in order with the events before it. Returns { epoch, seq }.
+ */
+export const DISCONNECT_SCRIPT = script(`
+local epoch, ms = history()
+redis.call('XLEN', KEYS[2])
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], ms .. '-' .. string.format('%d', seq), 'x', ARGV[4])
+return { epoch, seq }
+`)
+
+/**
+ * KEYS: meta, dropped, then one stream per topic, then one finished mark per topic (count
+ * topics each). ARGV[4], ARGV[5]: the epoch and seq of the client's Last-Event-ID (seq -1 when
+ * it has none); ARGV[6..]: the topic names.
  * Returns { epoch, newest seq, then per topic: dropped-up-to seq, entries after the point the
- * replay starts from }. That point is computed as `planReplay` does, so only needed entries
- * travel; `planReplay` then decides on them in JavaScript, the same way for every store.
+ * replay starts from, the seq of its final event or 0 }. That point is computed as
+ * `planReplay` does, so only needed entries travel; `planReplay` then decides on them in
+ * JavaScript, the same way for every store.
  */
 export const REPLAY_SCRIPT = script(`
 local epoch, ms, newest = history()
-local count = #KEYS - 2
+local count = (#KEYS - 2) / 2
 local last = -1
 if ARGV[4] == epoch and tonumber(ARGV[5]) <= newest then last = tonumber(ARGV[5]) end
 local dropped = {}
@@ -90,10 +126,7 @@ local complete = 0
 for i = 1, count do
   local mark = redis.call('HGET', KEYS[2], ARGV[5 + i])
   local upTo = 0
-  if mark then
-    local dash = string.find(mark, '-', 1, true)
-    if string.sub(mark, 1, dash - 1) == ms then upTo = tonumber(string.sub(mark, dash + 1)) end
-  end
+  if mark then upTo = seqIn(mark, ms) end
   dropped[i] = upTo
   if upTo > complete then complete = upTo end
 end
@@ -103,6 +136,33 @@ local result = { epoch, newest }
 for i = 1, count do
   result[#result + 1] = dropped[i]
   result[#result + 1] = redis.call('XRANGE', KEYS[2 + i], '(' .. ms .. '-' .. string.format('%d', from), '+')
+  result[#result + 1] = finishedAt(KEYS[2 + count + i], ms)
+end
+return result
+`)
+
+/**
+ * KEYS: meta, then one stream per topic, then one finished mark per topic (count topics each).
+ * ARGV[4]: how many of the newest entries of each topic, or -1 for all. Returns { epoch, newest
+ * seq, then per topic: its newest entries of this history, oldest first, the seq of its final
+ * event or 0 }.
+ */
+export const BACKFILL_SCRIPT = script(`
+local epoch, ms, newest = history()
+local count = (#KEYS - 1) / 2
+local wanted = tonumber(ARGV[4])
+local result = { epoch, newest }
+for i = 1, count do
+  local entries
+  if wanted < 0 then
+    entries = redis.call('XRANGE', KEYS[1 + i], ms .. '-0', '+')
+  else
+    entries = redis.call('XREVRANGE', KEYS[1 + i], '+', ms .. '-0', 'COUNT', wanted)
+    local n = #entries
+    for j = 1, math.floor(n / 2) do entries[j], entries[n + 1 - j] = entries[n + 1 - j], entries[j] end
+  end
+  result[#result + 1] = entries
+  result[#result + 1] = finishedAt(KEYS[1 + count + i], ms)
 end
 return result
 `)

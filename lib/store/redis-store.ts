@@ -6,15 +6,17 @@ import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { RedisOptions } from 'ioredis'
 import { Redis } from './ioredis'
-import { FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR } from '../errors'
+import { FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR, FST_SSE_TOPIC_FINISHED } from '../errors'
 import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
-import { planReplay } from './plan-replay'
+import { planBackfill, planReplay } from './plan-replay'
 import { resolveRedisOptions, type RedisStoreSettings, type SseRedisStoreOptions } from './redis-options'
-import { APPEND_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
-import type { SseReplay, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
+import { APPEND_SCRIPT, BACKFILL_SCRIPT, DISCONNECT_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
+import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
 
 /** Log entries read per XREAD: enough to catch up quickly, small enough to stay responsive. */
 const READ_BATCH = 1000
+/** How long a topic's finished mark is kept: the default `historyMaxAge` (1 hour). */
+const FINISHED_TTL_MS = 3_600_000
 
 type StreamEntry = [id: string, fields: string[]]
 
@@ -25,9 +27,8 @@ export function redisStore (options: SseRedisStoreOptions): SseStore {
 
 export class RedisStore implements SseStore {
   private readonly settings: RedisStoreSettings
-  private readonly keys: { readonly meta: string, readonly log: string, readonly dropped: string, readonly topic: string }
+  private readonly keys: { readonly meta: string, readonly log: string, readonly dropped: string, readonly topic: string, readonly finished: string }
   private context: SseStoreContext | undefined
-  private history = 0
   /** Runs the scripts: the client passed in, or one of ours. */
   private commands: Redis | undefined
   /** Ours, always: parked in a blocking XREAD on the shared log. */
@@ -60,7 +61,7 @@ export class RedisStore implements SseStore {
   constructor (settings: RedisStoreSettings) {
     this.settings = settings
     const prefix = settings.keyPrefix
-    this.keys = { meta: `${prefix}:meta`, log: `${prefix}:log`, dropped: `${prefix}:dropped`, topic: `${prefix}:topic:` }
+    this.keys = { meta: `${prefix}:meta`, log: `${prefix}:log`, dropped: `${prefix}:dropped`, topic: `${prefix}:topic:`, finished: `${prefix}:finished:` }
   }
 
   async open (context: SseStoreContext): Promise<void> {
@@ -69,7 +70,6 @@ export class RedisStore implements SseStore {
     }
     this.opened = true
     this.context = context
-    this.history = context.history
     const { url, client, timeout, keyPrefix } = this.settings
     const name = `fastify-sse-hub:${keyPrefix}`
     const reader: RedisOptions = {
@@ -129,16 +129,25 @@ export class RedisStore implements SseStore {
     this.loop = this.read(reading)
   }
 
-  async append (topic: string, event: string, data: string): Promise<SseStoredEvent> {
+  async append (topic: string, event: string, data: string, last?: boolean): Promise<SseStoredEvent> {
     const { keys, settings } = this
-    const [epoch, seq] = await this.run(APPEND_SCRIPT, [keys.log, keys.dropped, keys.topic + topic],
-      [topic, event, data, this.history, settings.logLength], 'append the event to Redis') as [string, number]
+    // Not open: `run` refuses below, with the coded error.
+    const history = this.context?.history(topic) ?? 0
+    const [epoch, seq] = await this.run(APPEND_SCRIPT, [keys.log, keys.dropped, keys.topic + topic, keys.finished + topic],
+      [topic, event, data, history, settings.logLength, last === true ? '1' : '0', FINISHED_TTL_MS], 'append the event to Redis') as [string, number]
+    if (seq === 0) throw new FST_SSE_TOPIC_FINISHED(topic)
     this.saw(epoch, seq)
     // The event comes back to this instance through the reader, on another connection: `await
     // publish()` resolves once it is delivered here, so what the caller does next (send, close)
     // follows it on this instance's streams.
     if (!this.closing && epoch === this.epoch && seq > this.seq) await this.delivered(seq)
-    return { seq, id: formatEventId(epoch, seq), topic, event, data }
+    return last === true ? { seq, id: formatEventId(epoch, seq), topic, event, data, last } : { seq, id: formatEventId(epoch, seq), topic, event, data }
+  }
+
+  async disconnect (topic: string): Promise<void> {
+    const [epoch, seq] = await this.run(DISCONNECT_SCRIPT, [this.keys.log], [topic, this.settings.logLength], 'pass the disconnect on through Redis') as [string, number]
+    this.saw(epoch, seq)
+    if (!this.closing && epoch === this.epoch && seq > this.seq) await this.delivered(seq)
   }
 
   newestId (): string {
@@ -146,27 +155,51 @@ export class RedisStore implements SseStore {
     return formatEventId(this.epoch, this.seq)
   }
 
-  async replay (topics: readonly string[], lastEventId: string): Promise<SseReplay> {
-    const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
-    const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
-    const keys = [this.keys.dropped]
-    for (const topic of topics) keys.push(this.keys.topic + topic)
-    const found = await this.run(REPLAY_SCRIPT, keys, [claimedEpoch, claimedSeq, ...topics], 'read the replay from Redis') as unknown[]
-    const epoch = found[0] as string
-    const newest = found[1] as number
-    this.saw(epoch, newest)
+  async replay (topics: readonly string[], from: SseReplayFrom): Promise<SseReplay> {
+    // This instance's position when the stream joined: a backfill covers at least up to it.
+    const position = this.seq
+    const streams = topics.map((topic) => this.keys.topic + topic)
+    const marks = topics.map((topic) => this.keys.finished + topic)
+    let epoch: string
+    let newest: number
     const histories: SseTopicHistory[] = []
-    for (let i = 0; i < topics.length; i++) {
-      const topic = topics[i]
-      const entries = found[3 + 2 * i] as StreamEntry[]
-      const events: SseStoredEvent[] = []
-      for (const [id, fields] of entries) {
-        const seq = Number(id.slice(id.indexOf('-') + 1))
-        events.push({ seq, id: formatEventId(epoch, seq), topic, event: fields[1], data: fields[3] })
+    const finished: string[] = []
+    if ('lastEventId' in from) {
+      const lastEventId = from.lastEventId
+      const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
+      const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
+      const found = await this.run(REPLAY_SCRIPT, [this.keys.dropped, ...streams, ...marks], [claimedEpoch, claimedSeq, ...topics], 'read the replay from Redis') as unknown[]
+      epoch = found[0] as string
+      newest = found[1] as number
+      for (let i = 0; i < topics.length; i++) {
+        histories.push({ events: this.eventsOf(epoch, topics[i], found[3 + 3 * i] as StreamEntry[]), droppedUpTo: found[2 + 3 * i] as number })
+        if ((found[4 + 3 * i] as number) > 0) finished.push(topics[i])
       }
-      histories.push({ events, droppedUpTo: found[2 + 2 * i] as number })
+    } else {
+      const found = await this.run(BACKFILL_SCRIPT, [...streams, ...marks], [from.backfill === Infinity ? -1 : from.backfill], 'read the backfill from Redis') as unknown[]
+      epoch = found[0] as string
+      newest = found[1] as number
+      for (let i = 0; i < topics.length; i++) {
+        histories.push({ events: this.eventsOf(epoch, topics[i], found[2 + 2 * i] as StreamEntry[]), droppedUpTo: 0 })
+        if ((found[3 + 2 * i] as number) > 0) finished.push(topics[i])
+      }
     }
-    return planReplay(epoch, parseEventId(lastEventId, epoch, newest), histories)
+    this.saw(epoch, newest)
+    const plan = 'lastEventId' in from
+      ? planReplay(epoch, parseEventId(from.lastEventId, epoch, newest), histories)
+      : planBackfill(from.backfill, epoch === this.epoch ? position : 0, histories)
+    return finished.length === 0 ? plan : { ...plan, finished }
+  }
+
+  private eventsOf (epoch: string, topic: string, entries: StreamEntry[]): SseStoredEvent[] {
+    const events: SseStoredEvent[] = []
+    for (const [id, fields] of entries) {
+      const seq = Number(id.slice(id.indexOf('-') + 1))
+      events.push(fields[5] === '1'
+        ? { seq, id: formatEventId(epoch, seq), topic, event: fields[1], data: fields[3], last: true }
+        : { seq, id: formatEventId(epoch, seq), topic, event: fields[1], data: fields[3] })
+    }
+    return events
   }
 
   async close (): Promise<void> {
@@ -258,7 +291,9 @@ export class RedisStore implements SseStore {
       this.lossReported = false
       this.seq = seq
       if (seq > this.floor) this.floor = seq
-      context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[1], event: fields[3], data: fields[5] })
+      if (fields[0] === 'x') context.disconnect(fields[1])
+      else if (fields[7] === '1') context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[1], event: fields[3], data: fields[5], last: true })
+      else context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[1], event: fields[3], data: fields[5] })
     }
     this.stopAwaitingDelivery(this.seq)
   }

@@ -9,8 +9,14 @@ export interface SseStoredEvent {
   readonly id: string
   readonly topic: string
   readonly event: string
+  /** What goes on the wire as the event's data: the JSON text of the payload, or verbatim text. */
   readonly data: string
+  /** True for the final event of its topic (`publish({ ..., last: true })`). */
+  readonly last?: boolean
 }
+
+/** Where a stream starts: after the client's Last-Event-ID, or with the newest `backfill` retained events. */
+export type SseReplayFrom = { readonly lastEventId: string } | { readonly backfill: number }
 
 /** What a reconnecting stream must be sent before live events. */
 export interface SseReplay {
@@ -20,13 +26,23 @@ export interface SseReplay {
   readonly after: number
   /** Present when the client cannot resume exactly where it left off. */
   readonly reset?: { readonly reason: 'unknown' | 'expired', readonly id: string }
+  /** The stream's topics whose final event has `seq <= after`: nothing more comes on them. */
+  readonly finished?: readonly string[]
 }
 
 export interface SseStoreContext {
-  /** Events kept per topic for replay; 0 keeps none. */
-  readonly history: number
+  /**
+   * Events kept per topic for replay; 0 keeps none. The same answer for a topic every time, on
+   * every instance; it throws FST_SSE_INVALID_OPTION when the app's function answers wrong.
+   */
+  history (topic: string): number
   /** The store calls this once for every event, from any instance, in `seq` order. */
   deliver (event: SseStoredEvent): void
+  /**
+   * The store calls this for every `disconnect(topic)`, from any instance, in order with the
+   * events: the hub ends the streams on that topic after the events delivered before it.
+   */
+  disconnect (topic: string): void
   /**
    * Optional. A shared store calls this when some events will never be delivered here: this
    * instance fell further behind than the store keeps, or the shared history was lost and a
@@ -39,12 +55,23 @@ export interface SseStoreContext {
 export interface SseStore {
   /** Called once while the app boots; a store that cannot work rejects, failing the boot. */
   open (context: SseStoreContext): Promise<void>
-  /** Assigns the next id, keeps the event for replay and delivers it everywhere. */
-  append (topic: string, event: string, data: string): Promise<SseStoredEvent>
+  /**
+   * Assigns the next id, keeps the event for replay and delivers it everywhere. With `last`, the
+   * topic is finished: later appends to it reject with FST_SSE_TOPIC_FINISHED (the mark is kept
+   * at least as long as the history's age limit, even with history 0).
+   */
+  append (topic: string, event: string, data: string, last?: boolean): Promise<SseStoredEvent>
   /** The newest id delivered here, for the first frame of a new stream; throws when unavailable. */
   newestId (): string
-  /** The events of `topics` after `lastEventId`, or a reset when that is impossible. */
-  replay (topics: readonly string[], lastEventId: string): SseReplay | Promise<SseReplay>
+  /**
+   * What a stream on `topics` is sent before live events: the events after the client's
+   * `lastEventId` (or a reset when that is impossible), or the newest `backfill` retained events
+   * (`Infinity`: all; `after` then covers at least every event delivered here before the call).
+   * Either way it names the topics that are finished.
+   */
+  replay (topics: readonly string[], from: SseReplayFrom): SseReplay | Promise<SseReplay>
+  /** Has the hubs of every instance end the streams on `topic`, in order with its events. */
+  disconnect (topic: string): Promise<void>
   /** Releases what the store holds; called once when the app closes. */
   close (): Promise<void>
 }

@@ -5,6 +5,7 @@ import type { SseStoreContext, SseStoredEvent } from '../../lib/store/types'
 export class RecordingContext {
   readonly events: SseStoredEvent[] = []
   lost = 0
+  readonly disconnects: string[] = []
   private waiters: Array<() => void> = []
 
   constructor (readonly history: number) {}
@@ -35,7 +36,11 @@ export class RecordingContext {
 
   /** The context a store is opened with; `withLost: false` is a hub that ignores losses. */
   context (withLost = true): SseStoreContext {
-    const context: SseStoreContext = { history: this.history, deliver: (event) => this.deliver(event) }
+    const context: SseStoreContext = {
+      history: () => this.history,
+      deliver: (event) => this.deliver(event),
+      disconnect: (topic) => this.disconnects.push(topic)
+    }
     return withLost ? { ...context, lost: this.onLost } : context
   }
 

@@ -1,0 +1,259 @@
+// Opening a stream: its options and headers, and what it is owed before live events — its
+// replay or backfill, the id-only priming frame, or (every topic finished, nothing owed) a 204.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
+import { FST_SSE_INVALID_FIELD } from './errors'
+import { PipelinedResponses } from './pipelined'
+import { encodeEvent, encodeIdOnly, encodeRetry, RESET_EVENT } from './protocol/encode'
+import { checkField, rejectUnknownKeys } from './schemas'
+import type { SseReplay, SseReplayFrom, SseStore, SseStoredEvent } from './store/types'
+import { LiveStream, type SseResponse, type StreamOwner } from './stream'
+import type { SseStreamOptions } from './types'
+
+export const DEFAULT_TOPIC = 'broadcast'
+
+/** The most topics one stream may be on: every store serves and replays that many. */
+export const MAX_STREAM_TOPICS = 1000
+
+/** What opening a stream needs from the hub. */
+export interface OpenerHost extends StreamOwner {
+  readonly store: SseStore
+  readonly closing: boolean
+  /** Writes the events published so far, so a stream that joins now starts after them. */
+  flush (): void
+  /** Adds the stream to the open streams and to its topics. */
+  register (stream: LiveStream): void
+  /** Ends a stream opened while the app closes. */
+  shutDown (stream: LiveStream): void
+  /** An event's frame, encoded once and shared. */
+  frameOf (event: SseStoredEvent): Buffer
+  /** A stream the store cannot serve: it ends, and its client retries. */
+  storeUnavailable (stream: LiveStream, err: unknown): void
+}
+
+export class StreamOpener {
+  private readonly host: OpenerHost
+  private readonly retry: number | undefined
+  private readonly pipelined = new PipelinedResponses()
+  /** The first frame of new streams, encoded once per newest id. */
+  private primedId = ''
+  private primingFrame = ''
+
+  constructor (host: OpenerHost, retry: number | undefined) {
+    this.host = host
+    this.retry = retry
+  }
+
+  /** `reply.sse()`: checks, then attaches the stream to its topics and sends what it is owed. */
+  open (request: FastifyRequest, reply: FastifyReply, options: SseStreamOptions | undefined): LiveStream {
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new FST_SSE_INVALID_FIELD('reply.sse() takes an options object { topics?, backfill? }')
+    }
+    if (options !== undefined) rejectUnknownKeys('reply.sse()', options, STREAM_KEYS)
+    const topics = checkTopics(options?.topics)
+    const backfill = checkBackfill(options?.backfill)
+    if (reply.sent) {
+      throw Object.assign(new Error('fastify-sse-hub: this reply was already sent or turned into a stream: call reply.sse() once per request'), { code: 'ERR_HTTP_HEADERS_SENT' })
+    }
+    const res = reply.raw as SseResponse
+    // Checked before anything is registered: a header Node refuses throws here, and Fastify
+    // answers it. They are written once the stream knows its status (200, or 204).
+    const head = streamHeaders(reply, res, keepsAlive(request, res))
+    checkHeaders(head)
+    reply.hijack()
+    const stream = new LiveStream(this.host, res, topics, readLastEventId(request), head)
+    if (stream.ended) return stream
+    // Writes wait until the stream knows what it is owed (a store may answer later): what the
+    // handler sends follows the first frame.
+    stream.holdWrites()
+    const from: SseReplayFrom = stream.lastEventId === undefined ? { backfill } : { lastEventId: stream.lastEventId }
+    // HEAD: the status GET would get (204 or 200), the headers, and no body; the stream ends
+    // once the handler's synchronous part has run, so the handler that serves GET works
+    // unchanged: what it sends meanwhile is discarded, as Node does for HEAD.
+    if (request.method === 'HEAD') {
+      this.answerHead(stream, from)
+      return stream
+    }
+    // A pipelined request behind another response joins when its turn comes: until then it has
+    // no client to write to, so it takes no events and counts in no statistics.
+    if (!('stream' in res) && PipelinedResponses.waits(res)) {
+      this.pipelined.wait(stream, res, () => { if (!stream.ended) this.join(stream, from) })
+      return stream
+    }
+    this.join(stream, from)
+    return stream
+  }
+
+  /** Registers the stream and asks the store what it is owed. */
+  private join (stream: LiveStream, from: SseReplayFrom): void {
+    const host = this.host
+    if (stream.topics.length === 0) {
+      host.register(stream)
+      this.start(stream, { events: [], after: 0 }, undefined)
+    } else {
+      // Events published before this stream opened go out first: its start covers them.
+      host.flush()
+      let plan: SseReplay | Promise<SseReplay>
+      let primeId: string | undefined
+      try {
+        // In the same turn as the plan: with no events owed, the stream starts at this id.
+        if (stream.lastEventId === undefined) primeId = host.store.newestId()
+        plan = host.store.replay(stream.topics, from)
+      } catch (err) {
+        host.storeUnavailable(stream, err)
+        return
+      }
+      host.register(stream)
+      if (plan instanceof Promise) {
+        plan.then((found) => this.start(stream, found, primeId), (err) => host.storeUnavailable(stream, err))
+      } else {
+        this.start(stream, plan, primeId)
+      }
+    }
+    // Opened while the app closes (an async handler that was still working): ended at once.
+    if (host.closing) host.shutDown(stream)
+  }
+
+  /** Sends the headers and what the stream is owed, then what waited; ends it if every topic is finished. */
+  private start (stream: LiveStream, plan: SseReplay, primeId: string | undefined): void {
+    if (stream.ended) return
+    const frames: Buffer[] = []
+    if (plan.reset !== undefined) {
+      const data = JSON.stringify({ lastEventId: stream.lastEventId, reason: plan.reset.reason })
+      frames.push(Buffer.from(encodeEvent(plan.reset.id, RESET_EVENT, data)))
+    }
+    let after = plan.after
+    for (const event of plan.events) {
+      frames.push(this.host.frameOf(event))
+      after = event.seq
+    }
+    const finished = plan.finished?.length ?? 0
+    const done = stream.topics.length > 0 && finished === stream.topics.length
+    // Every topic finished and nothing owed: 204, so EventSource stops reconnecting for good.
+    if (done && frames.length === 0) {
+      stream.noContent()
+      return
+    }
+    if (frames.length === 0 && primeId !== undefined) {
+      // The priming frame carries the headers with it: one packet.
+      stream.writeWithHeaders(this.primingFrameOf(primeId))
+    } else {
+      this.openWithRetry(stream)
+    }
+    stream.topicsFinished(finished)
+    stream.finishReplay(frames, after)
+    if (done) stream.end('server')
+  }
+
+  /** HEAD: 204 where GET would get it, else the headers; no body either way. */
+  private answerHead (stream: LiveStream, from: SseReplayFrom): void {
+    const end = (): void => { process.nextTick(() => stream.end('server')) }
+    if (stream.topics.length === 0) {
+      this.openWithRetry(stream)
+      end()
+      return
+    }
+    const answer = (plan: SseReplay): void => {
+      if (stream.ended) return
+      const owed = plan.reset !== undefined || plan.events.length > 0
+      if (!owed && plan.finished?.length === stream.topics.length) stream.noContent()
+      else {
+        this.openWithRetry(stream)
+        end()
+      }
+    }
+    try {
+      const plan = this.host.store.replay(stream.topics, from)
+      if (plan instanceof Promise) plan.then(answer, (err) => this.host.storeUnavailable(stream, err))
+      else answer(plan)
+    } catch (err) {
+      this.host.storeUnavailable(stream, err)
+    }
+  }
+
+  /** Sends the headers now, with the `retry:` line when there is one: a stream without its first frame. */
+  openWithRetry (stream: LiveStream): void {
+    if (this.retry === undefined) stream.flushHeaders()
+    else stream.writeWithHeaders(encodeRetry(this.retry))
+  }
+
+  private primingFrameOf (id: string): string {
+    if (id !== this.primedId) {
+      this.primedId = id
+      this.primingFrame = encodeIdOnly(id, this.retry)
+    }
+    return this.primingFrame
+  }
+}
+
+const DEFAULT_TOPICS: readonly string[] = Object.freeze([DEFAULT_TOPIC])
+const NO_TOPICS: readonly string[] = Object.freeze([])
+const STREAM_KEYS = ['topics', 'backfill']
+
+function checkTopics (topics: unknown): readonly string[] {
+  if (topics === undefined) return DEFAULT_TOPICS
+  if (!Array.isArray(topics)) {
+    throw new FST_SSE_INVALID_FIELD('`topics` must be an array of topic names (`[]`: a private stream)')
+  }
+  if (topics.length === 0) return NO_TOPICS
+  if (topics.length > MAX_STREAM_TOPICS) {
+    throw new FST_SSE_INVALID_FIELD(`\`topics\` has ${topics.length} entries; a stream may be on at most ${MAX_STREAM_TOPICS} topics (publish to a shared topic instead of subscribing to many)`)
+  }
+  for (const topic of topics) checkField('topic', topic)
+  return [...new Set(topics as string[])]
+}
+
+function checkBackfill (backfill: unknown): number {
+  if (backfill === undefined) return 0
+  if (backfill === 'all') return Infinity
+  if (typeof backfill === 'number' && Number.isSafeInteger(backfill) && backfill >= 0) return backfill
+  throw new FST_SSE_INVALID_FIELD(`\`backfill\` must be a non-negative integer or 'all', got ${backfill === null ? 'null' : JSON.stringify(backfill) ?? typeof backfill}`)
+}
+
+function readLastEventId (request: FastifyRequest): string | undefined {
+  const header = request.headers['last-event-id']
+  if (typeof header === 'string' && header !== '') return header
+  // From the URL itself, not `request.query`: a route's query schema may strip keys it does not know.
+  const url = request.raw.url as string
+  const start = url.indexOf('?')
+  if (start === -1) return undefined
+  const fromQuery = new URLSearchParams(url.slice(start + 1)).get('lastEventId')
+  return fromQuery === null || fromQuery === '' ? undefined : fromQuery
+}
+
+/**
+ * HTTP/1.1 streams say `Connection: keep-alive`, unless Node is to close the connection (the
+ * client asked, or it reached `maxRequestsPerSocket`): then Node says so itself. HTTP/2 has no
+ * Connection header, and HTTP/1.0 closes the connection to end the body.
+ */
+function keepsAlive (request: FastifyRequest, res: SseResponse): boolean {
+  const http1 = res as ServerResponse & { maxRequestsOnConnectionReached?: boolean }
+  return request.raw.httpVersion === '1.1' && http1.shouldKeepAlive && http1.maxRequestsOnConnectionReached !== true
+}
+
+function streamHeaders (reply: FastifyReply, res: SseResponse, keepAlive: boolean): OutgoingHttpHeaders {
+  // getHeaders() returns a fresh object (the reply's and Node's headers): ours to change.
+  const headers = reply.getHeaders() as OutgoingHttpHeaders
+  if ('content-length' in headers || 'transfer-encoding' in headers) {
+    delete headers['content-length']
+    delete headers['transfer-encoding']
+    // Set on Node's response itself, it would survive writeHead(), which merges into those.
+    // (Removing transfer-encoding there would turn chunked encoding off: it is left alone.)
+    if (res.hasHeader('content-length')) res.removeHeader('content-length')
+  }
+  headers['content-type'] = 'text/event-stream; charset=utf-8'
+  headers['cache-control'] = 'no-cache, no-transform'
+  headers['x-accel-buffering'] = 'no'
+  if (keepAlive) headers.connection = 'keep-alive'
+  return headers
+}
+
+/** Node's own checks of writeHead(), run before the stream exists. */
+function checkHeaders (headers: OutgoingHttpHeaders): void {
+  for (const name of Object.keys(headers)) {
+    validateHeaderName(name)
+    const value = headers[name]
+    if (Array.isArray(value)) for (const item of value) validateHeaderValue(name, item)
+    else validateHeaderValue(name, value as string)
+  }
+}
