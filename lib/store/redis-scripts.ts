@@ -153,10 +153,10 @@ local count = (#KEYS - 1) / 2
 local wanted = tonumber(ARGV[4])
 local result = { epoch, newest }
 for i = 1, count do
-  local entries
+  local entries = {}
   if wanted < 0 then
     entries = redis.call('XRANGE', KEYS[1 + i], ms .. '-0', '+')
-  else
+  elseif wanted > 0 then
     entries = redis.call('XREVRANGE', KEYS[1 + i], '+', ms .. '-0', 'COUNT', wanted)
     local n = #entries
     for j = 1, math.floor(n / 2) do entries[j], entries[n + 1 - j] = entries[n + 1 - j], entries[j] end

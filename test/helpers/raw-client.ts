@@ -70,6 +70,19 @@ export class RawSseClient {
     return this.until(() => this.events.length >= n, `${n} events`, timeoutMs)
   }
 
+  /** Resolves once the response has ended (its last chunk, or the connection closed). */
+  async responseEnd (timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!this.ended) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`timed out waiting for the response to end; body: ${JSON.stringify(this.body)}`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+  }
+
   async closed (timeoutMs = 5000): Promise<void> {
     if (this.ended) return
     const timer = setTimeout(() => this.socket.destroy(new Error('timed out waiting for close')), timeoutMs)
