@@ -18,6 +18,8 @@ export async function sendAll (stream: LiveStream, source: unknown, options: unk
   /** Our newest write: it resolves once the client's socket took it. */
   let flushed: Promise<void> | undefined
   let busy = false
+  /** Bytes written since this loop last let the event loop run. */
+  let sinceYield = 0
   try {
     for (;;) {
       if (stream.ended) break
@@ -39,6 +41,13 @@ export async function sendAll (stream: LiveStream, source: unknown, options: unk
       // Checked like send(); a message that fails stops the source below, writing nothing of it.
       const frame = stream.frameOf(step.value, 'sendAll()')
       flushed = new Promise((resolve) => stream.writeFromSource(frame, resolve))
+      // A client that keeps up takes every write at once, and a ready source never waits: let
+      // the rest of the app run after each highWaterMark's worth.
+      sinceYield += frame.length
+      if (sinceYield > highWaterMark) {
+        sinceYield = 0
+        await new Promise((resolve) => setImmediate(resolve))
+      }
     }
   } catch (err) {
     // The source threw (it is done: nothing to stop), or a message failed its check.
