@@ -44,7 +44,7 @@ test('text is written verbatim, one data: line per line, checked as a string val
   const replayed = new RawSseClient(port, '/events', { 'last-event-id': client.parser.lastEventId.replace(/-\d+$/, '-0') })
   t.teardown(() => replayed.close())
   await replayed.eventCount(2)
-  t.same(replayed.events.map((e) => e.data), [JSON.stringify(chunk), '[DONE]'], 'text events replay like any other')
+  t.same(replayed.events.slice(0, 2).map((e) => e.data), [JSON.stringify(chunk), '[DONE]'], 'text events replay like any other')
 })
 
 for (const store of stores) {
