@@ -284,6 +284,7 @@ async function runUsers () {
     // Each figure's median over the measured rounds; the rounds themselves are kept.
     blockedMs: mid('blockedMs'),
     loopMs: mid('loopMs'),
+    cpuMs: mid('cpuMs'),
     deliveryMs: mid('deliveryMs'),
     serverWaitMs: mid('waitMs'),
     rounds

@@ -59,18 +59,23 @@ export function parseUsersRound (query) {
  */
 export async function publishToUsers ({ n, size, seq }, publish) {
   const waitBefore = runQueueWaitNs()
+  const cpuBefore = process.cpuUsage()
   const started = process.hrtime.bigint()
   const pending = new Array(n)
   for (let user = 0; user < n; user++) pending[user] = publish(user, seq, size)
   const looped = process.hrtime.bigint()
   await new Promise((resolve) => setImmediate(resolve))
   const unblocked = process.hrtime.bigint()
+  const cpu = process.cpuUsage(cpuBefore)
   const waitAfter = runQueueWaitNs()
   await Promise.all(pending)
   return {
     n,
     loopMs: Number(looped - started) / 1e6,
     blockedMs: Number(unblocked - started) / 1e6,
+    // The CPU this process spent meanwhile (user + system): what the blocking costs on a machine
+    // where other processes also want the core.
+    cpuMs: (cpu.user + cpu.system) / 1000,
     // Time this process was runnable but kept off its core while blocked: a disturbed round.
     waitMs: (waitAfter - waitBefore) / 1e6
   }
