@@ -269,15 +269,16 @@ function usersSection (results, entries) {
   const commitOf = (entry, contender) => contender.id === 'hub-alt'
     ? contender.commit?.head ?? contender.root
     : (entry.cell.run?.commit ?? results.commit).head
+  const { size, rounds } = entries[0].cell
   const lines = [
     '## N users, one event each: streams on two topics vs one (issue 14)',
     '',
     'Each of N users has one stream, on `[\'user:<i>\']` (single) or on `[\'broadcast\', \'user:<i>\']` (multi); a job',
-    'then publishes one 64 B event to every user\'s topic in one loop (`publish()` not awaited; every event lands',
+    `then publishes one ${fmt(size)} B event to every user's topic in one loop (\`publish()\` not awaited; every event lands`,
     'in one batch). **Blocked**: on the server, from before the loop to a `setImmediate` queued after it (the',
     'loop and the fan-out of the batch); **CPU**: the server\'s user + system CPU time over the same span, the',
     'steadier figure on a shared machine (wall time also counts the time other processes held the core).',
-    '**Delivery**: from the first publish to the last client\'s receipt of its event. Per run, the median of 3',
+    `**Delivery**: from the first publish to the last client's receipt of its event. Per run, the median of ${rounds}`,
     'rounds after a warm-up round; here the median over repetitions. × = multi / single, taken within each',
     'repetition (both ran back to back, each with a fresh server), then the median.',
     ''
