@@ -5,6 +5,8 @@
 //
 //   node load.mjs '{"port":1234,"mode":"burst","clients":1000,"events":200,"size":256}'
 //   node load.mjs '{"port":1234,"mode":"idle","clients":10000}'
+//   node load.mjs '{"port":1234,"mode":"users","clients":8000,"topics":"multi","rounds":3,"size":64}'
+//     client i on GET /users/i (with ?broadcast=1 for "multi"): one event to each user per round
 import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { SseReader } from './common/sse-reader.mjs'
@@ -22,6 +24,10 @@ const config = {
   connectTimeoutMs: 90_000,
   deliverTimeoutMs: 90_000,
   holdMs: 3000,
+  // Users mode: 'single' (each stream on its user's topic) or 'multi' (on 'broadcast' too), and
+  // the measured rounds after one warm-up round.
+  topics: 'single',
+  rounds: 3,
   ...JSON.parse(process.argv[2] ?? '{}')
 }
 const { host, port, mode, clients: C, events: N, size: S } = config
@@ -86,8 +92,9 @@ function openClient (index) {
   })
   const socket = connect({ host, port, noDelay: true })
   client.socket = socket
+  const path = mode === 'users' ? `/users/${index}${config.topics === 'multi' ? '?broadcast=1' : ''}` : '/events'
   socket.on('connect', () => {
-    socket.write(`GET /events HTTP/1.1\r\nHost: ${host}:${port}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`)
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`)
   })
   socket.on('data', (chunk) => {
     now = nowNs()
@@ -242,6 +249,48 @@ async function runIdle () {
   }
 }
 
+/**
+ * Users mode: round 0 warms up, then each round sends event `seq` = round to every user's topic,
+ * one publish per user in one loop on the server; every client must get exactly its own event.
+ * Per round: the server's blocked time, and the time from the first publish to the last receipt.
+ */
+async function runUsers () {
+  if (config.topics !== 'single' && config.topics !== 'multi') throw new Error('topics must be single or multi')
+  const acceptMs = await connectAll()
+  const rounds = []
+  for (let round = 0; round <= config.rounds; round++) {
+    target = round + 1
+    doneCount = 0
+    measureFrom = round
+    firstStamp = Infinity
+    lastReceive = 0
+    const all = within(config.deliverTimeoutMs, `${C} users x 1 event`, (resolve) => { onAllDone = resolve })
+    const published = get(`/publish-users?n=${C}&s=${S}&seq=${round}`, config.deliverTimeoutMs)
+    published.catch((err) => fail(null, err.message))
+    await all
+    if (failure !== undefined) throw new Error(failure)
+    const server = await published
+    if (round > 0) rounds.push({ ...server, deliveryMs: (lastReceive - firstStamp) / 1e6 })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const mid = (key) => {
+    const sorted = rounds.map((r) => r[key]).sort((a, b) => a - b)
+    const half = sorted.length >> 1
+    return sorted.length % 2 === 1 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2
+  }
+  return {
+    topics: config.topics,
+    acceptMs,
+    // Each figure's median over the measured rounds; the rounds themselves are kept.
+    blockedMs: mid('blockedMs'),
+    loopMs: mid('loopMs'),
+    cpuMs: mid('cpuMs'),
+    deliveryMs: mid('deliveryMs'),
+    serverWaitMs: mid('waitMs'),
+    rounds
+  }
+}
+
 function finish (result) {
   finishing = true
   // A reset leaves no TIME_WAIT behind, so runs back to back never run short of ports.
@@ -253,7 +302,7 @@ const hardStop = setTimeout(() => finish({ ok: false, error: 'load generator dea
 hardStop.unref()
 
 try {
-  const result = mode === 'idle' ? await runIdle() : await runBurst()
+  const result = mode === 'idle' ? await runIdle() : mode === 'users' ? await runUsers() : await runBurst()
   finish({ ok: true, mode, clients: C, events: N, size: S, warm: W, ...result })
 } catch (err) {
   finish({ ok: false, mode, clients: C, events: N, size: S, error: failure ?? err.message })

@@ -3,6 +3,7 @@
 //
 //   node bench/profile.mjs hub c1k            top functions of fastify-sse-hub, 1000 x 200 x 256
 //   node bench/profile.mjs hub idle --top=40  the accept path, 10,000 connections
+//   node bench/profile.mjs hub users8k        8,000 users on ['broadcast', 'user:<i>'], one event each
 //   node bench/profile.mjs --summarize=FILE.cpuprofile   the same summary of any profile
 //   the .cpuprofile is kept in bench/results/profiles/ (open it in Chrome DevTools)
 import { spawn } from 'node:child_process'
@@ -15,7 +16,11 @@ const CELLS = {
   c100: { mode: 'burst', clients: 100, events: 2000, size: 64 },
   c1k: { mode: 'burst', clients: 1000, events: 200, size: 256 },
   c5k: { mode: 'burst', clients: 5000, events: 20, size: 1024 },
-  idle: { mode: 'idle', clients: 10000 }
+  idle: { mode: 'idle', clients: 10000 },
+  // The users cells profile their multi-topic side: streams on ['broadcast', 'user:<i>'].
+  users2k: { mode: 'users', clients: 2000, rounds: 3, size: 64, topics: 'multi' },
+  users8k: { mode: 'users', clients: 8000, rounds: 3, size: 64, topics: 'multi' },
+  users16k: { mode: 'users', clients: 16000, rounds: 3, size: 64, topics: 'multi' }
 }
 
 const [contender = 'hub', cellId = 'c1k'] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'))

@@ -37,9 +37,15 @@ function escapeXml (text) {
 }
 
 function cellTitle (cell) {
+  if (cell.mode === 'users') return `${fmt(cell.clients)} users × 1 event, on two topics vs one`
   return cell.mode === 'idle'
     ? `${fmt(cell.clients)} idle connections`
     : `${fmt(cell.clients)} clients × ${fmt(cell.events)} events × ${fmt(cell.size)} B`
+}
+
+/** The contenders of a cell: those of the run it came from (merged cells keep their own). */
+function contendersOf (results, cell) {
+  return (cell.run?.contenders ?? results.contenders).filter((c) => cell.only === undefined || cell.only.includes(c.id))
 }
 
 /** Per cell and contender: the runs, the failures and the medians; per repetition: the ratios. */
@@ -47,15 +53,22 @@ export function aggregate (results) {
   const cells = []
   for (const cell of results.cells) {
     const rows = []
-    for (const contender of results.contenders) {
+    for (const contender of contendersOf(results, cell)) {
       const runs = results.runs.filter((run) => run.cell === cell.id && run.contender === contender.id)
       const ok = runs.filter((run) => run.ok)
       const metric = (key) => median(ok.map((run) => run[key]))
-      rows.push({
+      const common = {
         contender,
         runs: runs.length,
         ok: ok.length,
-        failures: runs.filter((run) => !run.ok).map((run) => `rep ${run.rep + 1}: ${run.error}`),
+        failures: runs.filter((run) => !run.ok).map((run) => `rep ${run.rep + 1}: ${run.error}`)
+      }
+      if (cell.mode === 'users') {
+        rows.push({ ...common, ...usersFigures(ok) })
+        continue
+      }
+      rows.push({
+        ...common,
         deliveriesPerSec: metric('deliveriesPerSec'),
         p50Ms: metric('p50Ms'),
         p99Ms: metric('p99Ms'),
@@ -68,15 +81,42 @@ export function aggregate (results) {
         acceptCpuUs: metric('serverCpuUsPerAccept')
       })
     }
-    cells.push({ cell, rows, ratios: ratios(results, cell) })
+    cells.push({ cell, rows, ratios: cell.mode === 'users' ? usersRatios(results, cell) : ratios(results, cell) })
   }
   return cells
+}
+
+/**
+ * One contender's users runs: medians of both topic sets, and multi over single taken inside
+ * each run (the two ran back to back), then their median.
+ */
+function usersFigures (runs) {
+  const of = (topics, key) => median(runs.map((run) => run[topics][key]))
+  const each = (key) => runs.map((run) => run.multi[key] / run.single[key]).filter(Number.isFinite)
+  const figures = (topics) => Object.fromEntries(['blockedMs', 'loopMs', 'cpuMs', 'deliveryMs'].map((key) => [key, of(topics, key)]))
+  return {
+    single: figures('single'),
+    multi: figures('multi'),
+    blockedRatioEach: each('blockedMs'),
+    blockedRatio: median(each('blockedMs')),
+    cpuRatio: median(each('cpuMs')),
+    deliveryRatio: median(each('deliveryMs'))
+  }
+}
+
+/** The alt build against the plugin in each repetition (multi-topic streams). */
+function usersRatios (results, cell) {
+  const reps = [...new Set(results.runs.filter((run) => run.cell === cell.id).map((run) => run.rep))]
+  const pick = (rep, id) => results.runs.find((run) => run.cell === cell.id && run.rep === rep && run.contender === id && run.ok)
+  const ratio = (key) => median(reps.map((rep) => pick(rep, 'hub-alt')?.multi[key] / pick(rep, 'hub')?.multi[key]))
+  return { each: {}, 'hub-alt': { blockedVsHub: ratio('blockedMs'), cpuVsHub: ratio('cpuMs'), deliveryVsHub: ratio('deliveryMs') } }
 }
 
 /** Ratios inside each repetition (contenders back to back), then the median over repetitions. */
 function ratios (results, cell) {
   const reps = [...new Set(results.runs.filter((run) => run.cell === cell.id).map((run) => run.rep))]
-  const libraries = results.contenders.filter((c) => c.kind === 'library').map((c) => c.id)
+  const contenders = contendersOf(results, cell)
+  const libraries = contenders.filter((c) => c.kind === 'library').map((c) => c.id)
   const pick = (rep, id) => results.runs.find((run) => run.cell === cell.id && run.rep === rep && run.contender === id && run.ok)
   const per = (fn) => median(reps.map((rep) => fn(rep)))
   /** `field` of contender `a` over that of `b` in each repetition. */
@@ -85,7 +125,7 @@ function ratios (results, cell) {
   const ratio = (field, a, b) => median(each(field, a, b))
   // Every contender against the ceilings, repetition by repetition, for the tables' ratio columns.
   const out = { each: {} }
-  for (const { id } of results.contenders) {
+  for (const { id } of contenders) {
     out.each[id] = cell.mode === 'idle'
       ? ratio('rssPerConnKiB', id, 'fastify-hijack')
       : ratio('deliveriesPerSec', id, 'node-http')
@@ -210,6 +250,80 @@ const IDLE_COLUMNS = [
   ['heap per connection (KiB)', (row) => fmt(row.heapPerConnKiB, 1)],
   ['RSS × Fastify route', (row, ratio) => fmt(ratio, 2)]
 ]
+
+/** The target of issue 14: multi-topic fan-out within 2× single-topic, at every N. */
+const USERS_TARGET = 2
+
+/** Where and when a merged cell ran, when that is not the run described at the top. */
+function provenance (run, ids, alt) {
+  const m = run.machine
+  return `${ids.join(', ')}: measured at commit \`${run.commit.head}\`${run.commit.libDirty ? ' (with uncommitted changes in `lib/`)' : ''} on ` +
+    `${run.date.slice(0, 16).replace('T', ' ')} UTC, ${run.reps} repetitions${alt ? ', interleaved with the alt build' : ''}; load average ` +
+    `${m.loadBefore.map((l) => l.toFixed(2)).join(' / ')} at start, ${m.loadAfter.map((l) => l.toFixed(2)).join(' / ')} at end` +
+    `${m.pinned ? '' : ' (NOT pinned: taskset was missing)'}; the run took ${fmt(run.durationSec)} s and was merged into ` +
+    'the results above (`--merge`): the other cells were not rerun.'
+}
+
+/** The users cells (issue 14): one table, a row per N and build. */
+function usersSection (results, entries) {
+  const commitOf = (entry, contender) => contender.id === 'hub-alt'
+    ? contender.commit?.head ?? contender.root
+    : (entry.cell.run?.commit ?? results.commit).head
+  const { size, rounds } = entries[0].cell
+  const lines = [
+    '## N users, one event each: streams on two topics vs one (issue 14)',
+    '',
+    'Each of N users has one stream, on `[\'user:<i>\']` (single) or on `[\'broadcast\', \'user:<i>\']` (multi); a job',
+    `then publishes one ${fmt(size)} B event to every user's topic in one loop (\`publish()\` not awaited; every event lands`,
+    'in one batch). **Blocked**: on the server, from before the loop to a `setImmediate` queued after it (the',
+    'loop and the fan-out of the batch); **CPU**: the server\'s user + system CPU time over the same span, the',
+    'steadier figure on a shared machine (wall time also counts the time other processes held the core).',
+    `**Delivery**: from the first publish to the last client's receipt of its event. Per run, the median of ${rounds}`,
+    'rounds after a warm-up round; here the median over repetitions. × = multi / single, taken within each',
+    'repetition (both ran back to back, each with a fresh server), then the median.',
+    ''
+  ]
+  const runs = new Map()
+  for (const entry of entries) {
+    if (entry.cell.run === undefined) continue
+    const key = entry.cell.run.date
+    if (!runs.has(key)) runs.set(key, { run: entry.cell.run, ids: [], alt: entry.rows.some((row) => row.contender.id === 'hub-alt') })
+    runs.get(key).ids.push(entry.cell.id)
+  }
+  for (const { run, ids, alt } of runs.values()) lines.push(provenance(run, ids, alt), '')
+  lines.push(
+    '| users | build | blocked ms, single | blocked ms, multi | × blocked (per repetition) | CPU ms, single | CPU ms, multi | × CPU | delivery ms, single | delivery ms, multi | × delivery | runs ok |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+  )
+  for (const entry of entries) {
+    for (const row of entry.rows) {
+      const build = `${contenderName(row.contender)} \`${commitOf(entry, row.contender)}\``
+      lines.push(`| ${fmt(entry.cell.clients)} | ${build} | ${fmt(row.single.blockedMs, 1)} | ${fmt(row.multi.blockedMs, 1)} | ` +
+        `**${fmt(row.blockedRatio, 2)}** (${row.blockedRatioEach.map((r) => fmt(r, 2)).join(', ')}) | ` +
+        `${fmt(row.single.cpuMs, 1)} | ${fmt(row.multi.cpuMs, 1)} | ${fmt(row.cpuRatio, 2)} | ` +
+        `${fmt(row.single.deliveryMs, 1)} | ${fmt(row.multi.deliveryMs, 1)} | ${fmt(row.deliveryRatio, 2)} | ${row.ok}/${row.runs} |`)
+    }
+  }
+  lines.push('')
+  const hub = entries.map((entry) => ({ entry, row: entry.rows.find((row) => row.contender.id === 'hub') })).filter(({ row }) => row !== undefined)
+  if (hub.length > 0) {
+    const met = hub.every(({ row }) => row.ok === row.runs && row.blockedRatio <= USERS_TARGET)
+    lines.push(`Target (issue 14), multi-topic fan-out within ${USERS_TARGET}× the single-topic case at every N (blocked time): ` +
+      `**${met ? 'met' : 'not met'}** — ${hub.map(({ entry, row }) => `${fmt(entry.cell.clients)}: ${fmt(row.blockedRatio, 2)}×`).join(', ')}.`)
+  }
+  const alt = entries.filter((entry) => entry.rows.some((row) => row.contender.id === 'hub-alt' && row.ok > 0))
+  if (alt.length > 0) {
+    lines.push('The alt build against this one, multi-topic streams (median of per-repetition ratios): ' +
+      alt.map((entry) => {
+        const r = entry.ratios['hub-alt']
+        return `${fmt(entry.cell.clients)}: blocked ${fmt(r.blockedVsHub, 1)}×, CPU ${fmt(r.cpuVsHub, 1)}×, delivery ${fmt(r.deliveryVsHub, 1)}×`
+      }).join('; ') + '.')
+  }
+  const notes = [...new Set(entries.flatMap((entry) => entry.cell.run?.notes ?? []))]
+  for (const note of notes) lines.push(`- ${note}`)
+  lines.push('')
+  return lines
+}
 
 function failureLines (cells) {
   const lines = []
@@ -351,9 +465,12 @@ function markdown (results, cells, goals) {
     lines.push('| 4 | Micro-benchmarks for the pieces (encoder, validator, ring buffer) | ' + (results.micro ? '**met**' : 'not run') + ' | `bench/micro.mjs`, table below |', '')
   }
   for (const entry of cells) {
+    if (entry.cell.mode === 'users') continue
     lines.push(`## ${cellTitle(entry.cell)}`, '')
     lines.push(...contenderTable(entry, entry.cell.mode === 'idle' ? IDLE_COLUMNS : BURST_COLUMNS), '')
   }
+  const users = cells.filter((entry) => entry.cell.mode === 'users')
+  if (users.length > 0) lines.push(...usersSection(results, users))
   const failures = failureLines(cells)
   if (failures.length > 0) lines.push('### Failed runs (not counted)', '', ...failures, '')
   if (results.notes.length > 0) lines.push('### Notes', '', ...results.notes.map((note) => `- ${note}`), '')
@@ -372,6 +489,12 @@ function summary (cells, goals) {
   for (const entry of cells) {
     lines.push(cellTitle(entry.cell))
     for (const row of entry.rows) {
+      if (entry.cell.mode === 'users') {
+        lines.push(`  ${row.contender.label.padEnd(26)} blocked ${fmt(row.single.blockedMs, 1).padStart(7)} → ${fmt(row.multi.blockedMs, 1).padStart(7)} ms (${fmt(row.blockedRatio, 2)}×)  ` +
+          `CPU ${fmt(row.single.cpuMs, 1).padStart(7)} → ${fmt(row.multi.cpuMs, 1).padStart(7)} ms (${fmt(row.cpuRatio, 2)}×)  ` +
+          `delivery ${fmt(row.single.deliveryMs, 1).padStart(7)} → ${fmt(row.multi.deliveryMs, 1).padStart(7)} ms (${fmt(row.deliveryRatio, 2)}×), single → multi  (${row.ok}/${row.runs} ok)`)
+        continue
+      }
       const figures = entry.cell.mode === 'idle'
         ? `accept ${fmt(row.acceptMs).padStart(6)} ms  ${fmt(row.acceptCpuUs).padStart(4)} µs CPU/accept  RSS ${fmt(row.rssPerConnKiB, 1).padStart(5)} KiB/conn  heap ${fmt(row.heapPerConnKiB, 1)} KiB/conn`
         : `${fmt(row.deliveriesPerSec).padStart(10)} deliveries/s  p50 ${fmt(row.p50Ms, 1).padStart(6)} ms  p99 ${fmt(row.p99Ms, 1).padStart(6)} ms  ${fmt(row.cpuNs).padStart(6)} ns CPU/delivery  load-gen CPU ${fmt(row.loadCpu * 100)} %`
@@ -381,6 +504,10 @@ function summary (cells, goals) {
   for (const entry of cells) {
     const alt = entry.ratios['hub-alt']
     if (alt === undefined || entry.rows.every((row) => row.contender.id !== 'hub-alt')) continue
+    if (entry.cell.mode === 'users') {
+      lines.push(`alt build vs hub, ${entry.cell.id}: multi-topic blocked ${fmt(alt.blockedVsHub, 2)}×, CPU ${fmt(alt.cpuVsHub, 2)}×, delivery ${fmt(alt.deliveryVsHub, 2)}× (medians of per-repetition ratios)`)
+      continue
+    }
     lines.push(entry.cell.mode === 'idle'
       ? `alt build vs hub, ${entry.cell.id}: accept time ${fmt(alt.acceptVsHub, 3)}×, server CPU per accept ${fmt(alt.acceptCpuVsHub, 3)}× (medians of per-repetition ratios)`
       : `alt build vs hub, ${entry.cell.id}: deliveries/s ${fmt(alt.vsHub, 3)}×, server CPU per delivery ${fmt(alt.cpuVsHub, 3)}× (medians of per-repetition ratios)`)

@@ -5,10 +5,12 @@
 //
 //   node bench/run.mjs            every cell, 3 repetitions, then the micro-benchmarks
 //   node bench/run.mjs --quick    one mid cell: the plugin, the two ceilings and better-sse
-//   options: --reps=N  --cells=c100,c1k,c5k,idle  --contenders=hub,node-http,...  --no-docs
-//            --no-micro  --out=FILE (results JSON)
+//   options: --reps=N  --cells=c100,c1k,c5k,idle,users2k,users8k,users16k
+//            --contenders=hub,node-http,...  --no-docs  --no-micro  --out=FILE (results JSON)
 //            --alt=/path/to/checkout  adds `hub-alt`: the plugin built in that checkout, run
 //            interleaved with `hub`, to measure a proposed change within one run
+//            --merge  puts the cells run into the results already in FILE (their earlier runs
+//            replaced, every other cell and the micro-benchmarks kept) instead of a new file
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
@@ -34,8 +36,16 @@ const CELLS = [
   { id: 'c100', mode: 'burst', clients: 100, events: 2000, size: 64 },
   { id: 'c1k', mode: 'burst', clients: 1000, events: 200, size: 256 },
   { id: 'c5k', mode: 'burst', clients: 5000, events: 20, size: 1024 },
-  { id: 'idle', mode: 'idle', clients: 10000 }
+  { id: 'idle', mode: 'idle', clients: 10000 },
+  // Issue 14: N users, one event each, streams on ['broadcast', 'user:<i>'] against ['user:<i>'];
+  // only the plugin (other libraries have no multi-topic streams).
+  { id: 'users2k', mode: 'users', clients: 2000, rounds: 3, size: 64, only: ['hub', 'hub-alt'] },
+  { id: 'users8k', mode: 'users', clients: 8000, rounds: 3, size: 64, only: ['hub', 'hub-alt'] },
+  { id: 'users16k', mode: 'users', clients: 16000, rounds: 3, size: 64, only: ['hub', 'hub-alt'] }
 ]
+
+/** A users run measures both topic sets, each with a fresh server, the order alternating. */
+const USER_TOPICS = ['single', 'multi']
 
 const SERVER_CORE = '0'
 const LOAD_CORE = '1'
@@ -43,7 +53,7 @@ const FDS = 65536
 const LOAD_DEADLINE_MS = 240_000
 
 function parseArgs (argv) {
-  const args = { quick: false, reps: undefined, cells: undefined, contenders: undefined, docs: true, micro: true, out: undefined, alt: undefined }
+  const args = { quick: false, reps: undefined, cells: undefined, contenders: undefined, docs: true, micro: true, out: undefined, alt: undefined, merge: false }
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=')
     if (key === 'quick') args.quick = true
@@ -54,6 +64,7 @@ function parseArgs (argv) {
     else if (key === 'no-micro') args.micro = false
     else if (key === 'out') args.out = value
     else if (key === 'alt') args.alt = value
+    else if (key === 'merge') args.merge = true
     else throw new Error(`unknown option ${arg}`)
   }
   return args
@@ -109,7 +120,21 @@ async function stop (child) {
 }
 
 /** One contender in one cell: a fresh server, a fresh load generator, the load's result. */
-async function runOne (contender, cell, env) {
+async function runOne (contender, cell, env, rep) {
+  if (cell.mode !== 'users') return runLoad(contender, cell, env, {})
+  // Both topic sets back to back, so their ratio is taken within the repetition.
+  const result = { ok: true }
+  const order = rep % 2 === 0 ? USER_TOPICS : [...USER_TOPICS].reverse()
+  for (const [i, topics] of order.entries()) {
+    if (i > 0) await sleep(250)
+    const one = await runLoad(contender, cell, env, { topics, rounds: cell.rounds })
+    if (!one.ok) return { ok: false, error: `${topics}: ${one.error}` }
+    result[topics] = one
+  }
+  return result
+}
+
+async function runLoad (contender, cell, env, extra) {
   let server
   try {
     server = await spawnJson(SERVER_CORE, ['--expose-gc', join('servers', contender.script)], { env: { ...env, ...contender.env }, timeoutMs: 30_000, keep: true })
@@ -117,7 +142,7 @@ async function runOne (contender, cell, env) {
     return { ok: false, error: `server did not start: ${err.message}` }
   }
   try {
-    const config = { port: server.value.port, mode: cell.mode, clients: cell.clients, events: cell.events ?? 0, size: cell.size ?? 0 }
+    const config = { port: server.value.port, mode: cell.mode, clients: cell.clients, events: cell.events ?? 0, size: cell.size ?? 0, ...extra }
     const { value } = await spawnJson(LOAD_CORE, ['load.mjs', JSON.stringify(config)], { timeoutMs: LOAD_DEADLINE_MS })
     return value
   } catch (err) {
@@ -172,10 +197,38 @@ async function startRedis () {
   return { skip: 'redis-server did not answer: the Redis store contender is skipped' }
 }
 
-function gitCommit () {
-  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
+function gitCommit (root = ROOT) {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: root, encoding: 'utf8' }).stdout.trim()
   return { head, libDirty: dirty !== '' }
+}
+
+/**
+ * The cells just run, put into earlier results: each carries where and when it ran (`run`), and
+ * replaces its earlier runs; every other cell, the header and the micro-benchmarks stay.
+ */
+function mergeInto (base, fresh) {
+  const ids = new Set(fresh.cells.map((cell) => cell.id))
+  const { commit, date, durationSec, machine, reps, contenders, notes } = fresh
+  const ran = contenders.filter((c) => fresh.runs.some((entry) => entry.contender === c.id))
+  const run = { commit, date, durationSec, machine, reps, contenders: ran, notes }
+  return {
+    ...base,
+    cells: [...base.cells.filter((cell) => !ids.has(cell.id)), ...fresh.cells.map((cell) => ({ ...cell, run }))],
+    runs: [...base.runs.filter((entry) => !ids.has(entry.cell)), ...fresh.runs]
+  }
+}
+
+function runSummary (cell, result) {
+  if (!result.ok) return `FAILED: ${result.error}`
+  if (cell.mode === 'idle') return `accept ${fmt(result.acceptMs)} ms, ${fmt(result.rssPerConnKiB, 1)} KiB/conn`
+  if (cell.mode === 'users') {
+    const { single, multi } = result
+    return `blocked ${fmt(single.blockedMs, 1)} → ${fmt(multi.blockedMs, 1)} ms (${fmt(multi.blockedMs / single.blockedMs, 2)}×), ` +
+      `CPU ${fmt(single.cpuMs, 1)} → ${fmt(multi.cpuMs, 1)} ms (${fmt(multi.cpuMs / single.cpuMs, 2)}×), ` +
+      `delivery ${fmt(single.deliveryMs, 1)} → ${fmt(multi.deliveryMs, 1)} ms (${fmt(multi.deliveryMs / single.deliveryMs, 2)}×), single → multi`
+  }
+  return `${fmt(result.deliveriesPerSec)} deliveries/s, p50 ${fmt(result.p50Ms, 1)} ms, p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.serverCpuNsPerDelivery)} ns CPU/delivery`
 }
 
 function versionOf (name) {
@@ -209,15 +262,17 @@ async function main () {
   }
   if (args.alt) {
     if (!existsSync(join(args.alt, 'dist', 'index.js'))) throw new Error(`--alt: no dist/index.js in ${args.alt}`)
-    const alt = { id: 'hub-alt', label: 'fastify-sse-hub (alt build)', kind: 'ours', script: 'hub.mjs', env: { BENCH_HUB_ROOT: args.alt }, root: args.alt }
+    const alt = { id: 'hub-alt', label: 'fastify-sse-hub (alt build)', kind: 'ours', script: 'hub.mjs', env: { BENCH_HUB_ROOT: args.alt }, root: args.alt, commit: gitCommit(args.alt) }
     contenders = [contenders[0], alt, ...contenders.slice(1)]
   }
   if (args.cells) cells = CELLS.filter((cell) => args.cells.includes(cell.id))
   if (args.contenders) contenders = contenders.filter((c) => args.contenders.includes(c.id))
+  const out = args.out ?? join(BENCH, 'results', args.quick ? 'quick.json' : 'latest.json')
+  if (args.merge && !existsSync(out)) throw new Error(`--merge: no results in ${out} to merge into`)
 
   const env = {}
   let redis
-  if (contenders.some((c) => c.id === 'hub-redis')) {
+  if (contenders.some((c) => c.id === 'hub-redis') && cells.some((cell) => cell.only === undefined || cell.only.includes('hub-redis'))) {
     redis = await startRedis()
     if (redis.skip) {
       notes.push(redis.skip)
@@ -231,25 +286,22 @@ async function main () {
   // The commit and lib/ state the dist/ being measured was built from (npm run bench builds first).
   const commit = gitCommit()
   const loadBefore = loadavg()
-  console.log(`fastify-sse-hub bench: ${cells.length} cell(s) x ${reps} rep(s) x ${contenders.length} contender(s); load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`)
+  const running = contenders.filter((c) => cells.some((cell) => cell.only === undefined || cell.only.includes(c.id)))
+  console.log(`fastify-sse-hub bench: ${cells.length} cell(s) x ${reps} rep(s) x ${running.length} contender(s); load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`)
   if (loadBefore[0] > 1.5) console.log(`note: the machine is busy (load average ${loadBefore[0].toFixed(2)} on ${cpus().length} cores): expect noisy figures`)
   for (const note of notes) console.log(`note: ${note}`)
 
   const runs = []
   try {
     for (const cell of cells) {
+      const inCell = contenders.filter((c) => cell.only === undefined || cell.only.includes(c.id))
       for (let rep = 0; rep < reps; rep++) {
-        const order = contenders.map((_, i) => contenders[(i + rep) % contenders.length])
+        const order = inCell.map((_, i) => inCell[(i + rep) % inCell.length])
         for (const contender of order) {
           const t0 = Date.now()
-          const result = await runOne(contender, cell, env)
+          const result = await runOne(contender, cell, env, rep)
           runs.push({ cell: cell.id, rep, contender: contender.id, ...result })
-          const summary = !result.ok
-            ? `FAILED: ${result.error}`
-            : cell.mode === 'idle'
-              ? `accept ${fmt(result.acceptMs)} ms, ${fmt(result.rssPerConnKiB, 1)} KiB/conn`
-              : `${fmt(result.deliveriesPerSec)} deliveries/s, p50 ${fmt(result.p50Ms, 1)} ms, p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.serverCpuNsPerDelivery)} ns CPU/delivery`
-          console.log(`  ${cell.id} rep ${rep + 1} ${contender.id.padEnd(15)} ${summary} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
+          console.log(`  ${cell.id} rep ${rep + 1} ${contender.id.padEnd(15)} ${runSummary(cell, result)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
           await sleep(250)
         }
       }
@@ -259,14 +311,14 @@ async function main () {
   }
 
   let micro
-  if (args.micro && !args.quick) {
+  if (args.micro && !args.quick && !args.merge) {
     const [cmd, ...pin] = hasTaskset ? ['taskset', '-c', SERVER_CORE, process.execPath] : [process.execPath]
     const result = spawnSync(cmd, [...pin, 'micro.mjs', '--json'], { cwd: BENCH, encoding: 'utf8', timeout: 180_000 })
     if (result.status === 0) micro = JSON.parse(result.stdout.trim().split('\n').pop())
     else notes.push(`micro-benchmarks failed: ${result.stderr.slice(-300)}`)
   }
 
-  const results = {
+  let results = {
     commit,
     date: started.toISOString(),
     durationSec: (Date.now() - started.getTime()) / 1000,
@@ -280,12 +332,13 @@ async function main () {
     runs,
     micro
   }
-  const out = args.out ?? join(BENCH, 'results', args.quick ? 'quick.json' : 'latest.json')
+  const durationSec = results.durationSec
+  if (args.merge) results = mergeInto(JSON.parse(readFileSync(out, 'utf8')), results)
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
   const report = writeReport(results, { docs: args.docs && !args.quick, root: ROOT })
   console.log('\n' + report.summary)
-  console.log(`\nresults: ${out}${report.wrote.length > 0 ? '; ' + report.wrote.join(', ') : ''} (${results.durationSec.toFixed(0)} s)`)
+  console.log(`\nresults: ${out}${report.wrote.length > 0 ? '; ' + report.wrote.join(', ') : ''} (${durationSec.toFixed(0)} s)`)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

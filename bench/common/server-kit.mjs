@@ -9,6 +9,7 @@ import { runQueueWaitNs } from './sched.mjs'
 export const YIELD_EVERY = 100
 const MAX_EVENTS = 100_000
 const MAX_SIZE = 65_536
+const MAX_USERS = 100_000
 
 /** `require` from the repository root: the built plugin and its peer dependencies. */
 export const rootRequire = createRequire(new URL('../../package.json', import.meta.url))
@@ -37,6 +38,47 @@ export async function burst ({ n, size, from }, publish) {
     if (pending !== undefined) await pending
   }
   return { n, publishMs: Number(process.hrtime.bigint() - started) / 1e6 }
+}
+
+/** The per-user trigger's query: one event of `s` bytes to each of users 0 … `n` − 1, numbered `seq`. */
+export function parseUsersRound (query) {
+  const n = Number(query.n)
+  const size = Number(query.s)
+  const seq = Number(query.seq)
+  if (!Number.isInteger(n) || n < 1 || n > MAX_USERS) throw new Error(`n must be an integer in [1, ${MAX_USERS}]`)
+  if (!Number.isInteger(size) || size < 0 || size > MAX_SIZE) throw new Error(`s must be an integer in [0, ${MAX_SIZE}]`)
+  if (!Number.isInteger(seq) || seq < 0) throw new Error('seq must be a non-negative integer')
+  return { n, size, seq }
+}
+
+/**
+ * A job that notifies each user in one loop, as an application would: `publish(user, seq, size)`
+ * for every user, not awaited, so every event lands in one batch written at the end of the turn.
+ * `blockedMs` runs from before the loop to a `setImmediate` queued after it: the loop, the
+ * fan-out it triggers, and nothing else the event loop could have done meanwhile.
+ */
+export async function publishToUsers ({ n, size, seq }, publish) {
+  const waitBefore = runQueueWaitNs()
+  const cpuBefore = process.cpuUsage()
+  const started = process.hrtime.bigint()
+  const pending = new Array(n)
+  for (let user = 0; user < n; user++) pending[user] = publish(user, seq, size)
+  const looped = process.hrtime.bigint()
+  await new Promise((resolve) => setImmediate(resolve))
+  const unblocked = process.hrtime.bigint()
+  const cpu = process.cpuUsage(cpuBefore)
+  const waitAfter = runQueueWaitNs()
+  await Promise.all(pending)
+  return {
+    n,
+    loopMs: Number(looped - started) / 1e6,
+    blockedMs: Number(unblocked - started) / 1e6,
+    // The CPU this process spent meanwhile (user + system): what the blocking costs on a machine
+    // where other processes also want the core.
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    // Time this process was runnable but kept off its core while blocked: a disturbed round.
+    waitMs: (waitAfter - waitBefore) / 1e6
+  }
 }
 
 /** CPU and memory of this process; `collect` runs a full GC first (servers start with --expose-gc). */

@@ -6,7 +6,7 @@ import Fastify from 'fastify'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { EVENT_NAME, makeData } from '../common/payload.mjs'
-import { addControlRoutes, listenFastify, rootRequire } from '../common/server-kit.mjs'
+import { addControlRoutes, listenFastify, parseUsersRound, publishToUsers, rootRequire } from '../common/server-kit.mjs'
 
 const pluginRequire = process.env.BENCH_HUB_ROOT ? createRequire(join(process.env.BENCH_HUB_ROOT, 'package.json')) : rootRequire
 const fastifySse = pluginRequire('./dist/index.js')
@@ -26,6 +26,14 @@ await app.register(fastifySse, {
 })
 
 app.get('/events', (request, reply) => reply.sse())
+// The users cells: one stream per user, on its own topic and, with `?broadcast=1`, on the
+// broadcast topic too, as a per-user notification route usually is.
+app.get('/users/:user', (request, reply) => {
+  const own = `user:${request.params.user}`
+  return reply.sse({ topics: request.query.broadcast === '1' ? ['broadcast', own] : [own] })
+})
+app.get('/publish-users', async (request) => publishToUsers(parseUsersRound(request.query), (user, seq, size) =>
+  app.sse.publish({ event: EVENT_NAME, data: makeData(seq, size), topic: `user:${user}` })))
 
 addControlRoutes(app, {
   connections: () => app.sse.stats().connections,

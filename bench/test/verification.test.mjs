@@ -8,14 +8,14 @@ import { promisify } from 'node:util'
 const fixture = fileURLToPath(new URL('../fixtures/misbehaving-server.mjs', import.meta.url))
 const load = fileURLToPath(new URL('../load.mjs', import.meta.url))
 
-async function runAgainst (mode) {
+async function runAgainst (mode, cell = { clients: 10, events: 50, size: 64, warm: 5 }) {
   const server = spawn(process.execPath, [fixture, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
   try {
     const port = await new Promise((resolve, reject) => {
       server.stdout.once('data', (chunk) => resolve(JSON.parse(String(chunk)).port))
       server.once('exit', reject)
     })
-    const config = { port, clients: 10, events: 50, size: 64, warm: 5, deliverTimeoutMs: 5000, connectTimeoutMs: 5000 }
+    const config = { port, ...cell, deliverTimeoutMs: 5000, connectTimeoutMs: 5000 }
     const { stdout } = await promisify(execFile)(process.execPath, [load, JSON.stringify(config)], { timeout: 30_000 })
     return JSON.parse(stdout)
   } finally {
@@ -36,3 +36,17 @@ for (const [mode, message] of [['drop', /event 12 missing/], ['repeat', /event 1
     assert.match(result.error, message)
   })
 }
+
+const USERS = { mode: 'users', clients: 10, topics: 'multi', rounds: 2, size: 64 }
+
+test('users: a faithful server passes', async () => {
+  const result = await runAgainst('none', USERS)
+  assert.equal(result.ok, true)
+  assert.equal(result.rounds.length, 2)
+})
+
+test('users: an event delivered to another user fails the run', async () => {
+  const result = await runAgainst('cross', USERS)
+  assert.equal(result.ok, false)
+  assert.match(result.error, /client 3: event 0 repeated or out of order/)
+})
