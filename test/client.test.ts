@@ -260,11 +260,51 @@ test('data that is not JSON goes to onError, not to the listeners', async (t) =>
   await recorder.until(() => recorder.received.length === 1, 'the JSON event')
   t.equal(recorder.errors.length, 2)
   t.type(recorder.errors[0], SyntaxError)
-  t.match(recorder.errors[0].message, /fastify-sse-hub\/client: the data of event "note" is not JSON/)
+  t.match(recorder.errors[0].message, /fastify-sse-hub\/client: the data of event "note" is not JSON; listen with onText\(\) for text events/)
   t.match(recorder.errors[1].message, /the data of event "sse-reset" is not JSON/)
   t.same(recorder.resets, [])
   t.same(recorder.received, [{ event: 'note', data: { ok: true }, id: '7' }])
   t.equal(sse.lastEventId, '7')
+})
+
+// An OpenAI-style answer: JSON chunks, then the text `[DONE]`; and tokens sent as text.
+interface AnswerEvents {
+  message: { delta: string } | '[DONE]'
+  token: string
+}
+
+test('text events reach onText listeners as sent: `[DONE]` after JSON chunks, tokens unparsed', async (t) => {
+  const { url } = await listen(t, {}, (app) => fixedStream(app, '/answer',
+    'event: token\ndata: 42\n\nevent: token\ndata: two\ndata: lines\n\n' +
+    'data: {"delta":"Hel"}\n\ndata: {"delta":"lo"}\n\nid: 9\ndata: [DONE]\n\n'))
+  const recorder = new Recorder()
+  const sse = recorder.watch(client<AnswerEvents>(t, `${url}/answer`))
+  const tokens: string[] = []
+  const chunks: unknown[] = []
+  const done: Array<{ text: string, id: string }> = []
+  sse.onText('token', (text) => { tokens.push(text) })
+  sse.on('message', (chunk) => { chunks.push(chunk) })
+  sse.onText('message', (text, event) => recorder.add(done, { text, id: event.lastEventId }))
+  await recorder.until(() => done.length === 1, '[DONE]')
+  t.same(tokens, ['42', 'two\nlines'], 'a text that looks like JSON stays a string; one line per data: line')
+  t.same(chunks, [{ delta: 'Hel' }, { delta: 'lo' }], 'JSON listeners of the same name get the chunks, parsed')
+  t.same(done, [{ text: '[DONE]', id: '9' }], 'the text listener gets only what is not JSON')
+  t.same(recorder.errors, [])
+  t.equal(sse.lastEventId, '9')
+})
+
+test('a name with text listeners only gets every event raw, from the moment its last JSON listener goes', async (t) => {
+  const { url } = await listen(t, {}, (app) => fixedStream(app, '/mixed', 'data: {"n":1}\n\ndata: {"n":2}\n\ndata: [DONE]\n\n'))
+  const recorder = new Recorder()
+  const sse = recorder.watch(client<Record<never, never>>(t, `${url}/mixed`))
+  const parsed: unknown[] = []
+  const texts: string[] = []
+  const stop = sse.on('message', (data) => { parsed.push(data); stop() })
+  sse.onText('message', (text) => recorder.add(texts, text))
+  await recorder.until(() => texts.length === 2, 'two text events')
+  t.same(parsed, [{ n: 1 }])
+  t.same(texts, ['{"n":2}', '[DONE]'])
+  t.same(recorder.errors, [])
 })
 
 test('after close() no listener is called, even for events that came in the same chunk', async (t) => {

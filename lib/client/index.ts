@@ -1,5 +1,5 @@
-// The client: typed listeners over the platform's EventSource, `sse-reset` as its own callback,
-// and a reconnect with backoff that carries the last event id once EventSource gives up.
+// The client: typed JSON and text listeners over the platform's EventSource, `sse-reset` as its own
+// callback, and a reconnect with backoff that carries the last event id once EventSource gives up.
 import type { Static, TSchema } from '@sinclair/typebox'
 
 /**
@@ -10,6 +10,17 @@ import type { Static, TSchema } from '@sinclair/typebox'
 export type SseClientEventMap<Events> = keyof Events extends never
   ? Record<string, unknown>
   : { [K in keyof Events & string]: Events[K] extends infer S extends TSchema ? Static<S> : Events[K] }
+
+type TextOf<Data> = unknown extends Data ? string : Extract<Data, string>
+
+/**
+ * Event name -> what a text listener receives: the string part of the event's data type (the
+ * string literal `'[DONE]'` of `Type.Union([Chunk, Type.Literal('[DONE]')])`). Names whose data
+ * is never a string are left out.
+ */
+export type SseClientTextEventMap<Events> = {
+  [K in keyof SseClientEventMap<Events> as [TextOf<SseClientEventMap<Events>[K]>] extends [never] ? never : K]: TextOf<SseClientEventMap<Events>[K]>
+}
 
 /** The part of a `MessageEvent` the client reads; browsers and undici both provide it. */
 export interface SseMessageEventLike {
@@ -85,7 +96,7 @@ export class SseClient<Events extends object = Record<never, never>> {
   readonly #EventSource: SseEventSourceConstructor
   readonly #init: object | undefined
   readonly #backoff: Required<SseBackoffOptions>
-  readonly #listeners = new Map<string, Set<SseListener<any>>>()
+  readonly #listeners = new Map<string, { json: Set<SseListener<any>>, text: Set<SseListener<any>> }>()
   readonly #resetListeners = new Set<SseListener<SseReset>>()
   readonly #stateListeners = new Set<(change: SseStateChange) => void>()
   readonly #errorListeners = new Set<(error: Error, event: SseMessageEventLike) => void>()
@@ -126,12 +137,15 @@ export class SseClient<Events extends object = Record<never, never>> {
 
   /** Calls `listener` with the parsed data of every `event`; returns a function that removes it. */
   on<K extends keyof SseClientEventMap<Events> & string> (event: K, listener: SseListener<SseClientEventMap<Events>[K]>): () => void {
-    let listeners = this.#listeners.get(event)
-    if (listeners === undefined) {
-      this.#listeners.set(event, listeners = new Set())
-      this.#source?.addEventListener(event, this.#dispatch)
-    }
-    return subscribe(listeners, listener)
+    return this.#listen(event, 'json', listener)
+  }
+
+  /**
+   * Calls `listener` with the data of every `event` as sent (the server's `{ event, text }`).
+   * When the name has `on()` listeners too, it gets only the events whose data is not JSON.
+   */
+  onText<K extends keyof SseClientTextEventMap<Events> & string> (event: K, listener: SseListener<SseClientTextEventMap<Events>[K]>): () => void {
+    return this.#listen(event, 'text', listener)
   }
 
   /** `sse-reset`: events after `reset.lastEventId` may be missing; reload what you derive from them. */
@@ -143,7 +157,7 @@ export class SseClient<Events extends object = Record<never, never>> {
     return subscribe(this.#stateListeners, listener)
   }
 
-  /** An event whose data is not JSON; it reaches no other listener. */
+  /** An event for `on()` listeners whose data is not JSON; it reaches no other listener. */
   onError (listener: (error: Error, event: SseMessageEventLike) => void): () => void {
     return subscribe(this.#errorListeners, listener)
   }
@@ -155,6 +169,15 @@ export class SseClient<Events extends object = Record<never, never>> {
     this.#source?.close()
     this.#source = undefined
     this.#setState({ state: 'closed' })
+  }
+
+  #listen (event: string, kind: 'json' | 'text', listener: SseListener<any>): () => void {
+    let listeners = this.#listeners.get(event)
+    if (listeners === undefined) {
+      this.#listeners.set(event, listeners = { json: new Set(), text: new Set() })
+      this.#source?.addEventListener(event, this.#dispatch)
+    }
+    return subscribe(listeners[kind], listener)
   }
 
   #connect (): void {
@@ -174,7 +197,7 @@ export class SseClient<Events extends object = Record<never, never>> {
       else this.#setState({ state: 'reconnecting' })
     })
     source.addEventListener(RESET_EVENT, (event: SseMessageEventLike) => {
-      const reset = this.#parse(event) as SseReset | undefined
+      const reset = this.#receive(event) ? this.#parse(event, true) as SseReset | undefined : undefined
       if (reset !== undefined) for (const listener of this.#resetListeners) listener(reset, event)
     })
     for (const type of this.#listeners.keys()) source.addEventListener(type, this.#dispatch)
@@ -203,23 +226,39 @@ export class SseClient<Events extends object = Record<never, never>> {
   }
 
   readonly #dispatch = (event: SseMessageEventLike): void => {
-    if (!isMessage(event)) return // EventSource's own `open` and `error`
-    const listeners = this.#listeners.get(event.type) as Set<SseListener<unknown>>
-    const data = this.#parse(event)
-    if (data !== undefined) for (const listener of listeners) listener(data, event)
+    // Skipped: EventSource's own `open` and `error`.
+    if (!isMessage(event) || !this.#receive(event)) return
+    const { json, text } = this.#listeners.get(event.type) as { json: Set<SseListener<unknown>>, text: Set<SseListener<string>> }
+    if (json.size > 0) {
+      // The wire does not say which events are text: with JSON listeners too, JSON is tried first,
+      // so a union of chunks and the text `[DONE]` splits cleanly.
+      const data = this.#parse(event, text.size === 0)
+      if (data !== undefined) {
+        for (const listener of json) listener(data, event)
+        return
+      }
+    }
+    for (const listener of text) listener(event.data, event)
   }
 
-  /** Records the event's id and returns its parsed data; `undefined` after reporting bad JSON. */
-  #parse (event: SseMessageEventLike): unknown {
+  /** Records the event's id; false once closed. */
+  #receive (event: SseMessageEventLike): boolean {
     // Once closed, nothing more: undici goes on dispatching the rest of a chunk after close().
-    if (this.#state === 'closed') return undefined
+    if (this.#state === 'closed') return false
     // EventSource keeps the last id across events; '' only before any id reached it.
     if (event.lastEventId !== '') this.#lastEventId = event.lastEventId
+    return true
+  }
+
+  /** The parsed data; `undefined` when it is not JSON, reported to `onError` listeners if `report`. */
+  #parse (event: SseMessageEventLike, report: boolean): unknown {
     try {
       return JSON.parse(event.data)
     } catch (err) {
-      const error = new SyntaxError(`${PREFIX}the data of event "${event.type}" is not JSON`, { cause: err })
-      for (const listener of this.#errorListeners) listener(error, event)
+      if (report) {
+        const error = new SyntaxError(`${PREFIX}the data of event "${event.type}" is not JSON; listen with onText() for text events`, { cause: err })
+        for (const listener of this.#errorListeners) listener(error, event)
+      }
       return undefined
     }
   }

@@ -6,6 +6,7 @@ import { EventSource } from 'undici'
 import {
   SseClient,
   type SseClientEventMap,
+  type SseClientTextEventMap,
   type SseMessageEventLike,
   type SseReset,
   type SseStateChange
@@ -17,6 +18,14 @@ export const events = {
   message: Type.Object({ text: Type.String() })
 }
 type AppEvents = typeof events
+
+// An OpenAI-style answer (JSON chunks, then the text `[DONE]`), tokens sent as text, and more.
+export const answerEvents = {
+  message: Type.Union([Type.Object({ delta: Type.String() }), Type.Literal('[DONE]')]),
+  token: Type.String(),
+  count: Type.Union([Type.Integer(), Type.String()]),
+  'user-count': Type.Object({ count: Type.Integer() })
+}
 
 describe('typed by the server\'s TypeBox schemas', () => {
   const client = new SseClient<AppEvents>('/events')
@@ -72,6 +81,40 @@ describe('without an event map', () => {
     const client = new SseClient('/events')
     client.on('anything', (data) => { expect(data).type.toBe<unknown>() })
     expect<SseClientEventMap<Record<never, never>>>().type.toBe<Record<string, unknown>>()
+  })
+})
+
+describe('text events', () => {
+  const client = new SseClient<typeof answerEvents>('/answer')
+
+  test('a text listener gets the string part of its event\'s data type', () => {
+    client.onText('message', (text, event) => {
+      expect(text).type.toBe<'[DONE]'>()
+      expect(event).type.toBe<SseMessageEventLike>()
+    })
+    client.onText('token', (text) => { expect(text).type.toBe<string>() })
+    client.onText('count', (text) => { expect(text).type.toBe<string>() })
+    expect(client.onText('token', () => {})).type.toBe<() => void>()
+  })
+
+  test('JSON listeners of a name that also carries text get the whole union', () => {
+    client.on('message', (data) => { expect(data).type.toBe<{ delta: string } | '[DONE]'>() })
+  })
+
+  test('a name whose data is never a string, or is not in the map, takes no text listener', () => {
+    expect(client.onText).type.not.toBeCallableWith('user-count', () => {})
+    expect(client.onText).type.not.toBeCallableWith('tokens', () => {})
+    expect(client.onText).type.not.toBeCallableWith('message', (text: number) => text)
+  })
+
+  test('SseClientTextEventMap keeps the names whose data can be a string', () => {
+    expect<SseClientTextEventMap<typeof answerEvents>>().type.toBe<{ message: '[DONE]', token: string, count: string }>()
+    expect<SseClientTextEventMap<{ n: number, s: string, u: unknown }>>().type.toBe<{ s: string, u: string }>()
+  })
+
+  test('without an event map, any name and a string', () => {
+    new SseClient('/events').onText('message', (text) => { expect(text).type.toBe<string>() })
+    expect<SseClientTextEventMap<Record<never, never>>>().type.toBe<Record<string, string>>()
   })
 })
 
