@@ -1,5 +1,6 @@
 // The client: typed JSON and text listeners over the platform's EventSource, `sse-reset` as its own
-// callback, and a reconnect with backoff that carries the last event id once EventSource gives up.
+// callback, and, once EventSource gives up, a HEAD probe that tells a finished stream (204) from a
+// failure, and a reconnect with backoff that carries the last event id.
 import type { Static, TSchema } from '@sinclair/typebox'
 
 /**
@@ -38,6 +39,9 @@ export interface SseEventSourceLike {
 
 export type SseEventSourceConstructor = new (url: string, init?: any) => SseEventSourceLike
 
+/** The part of `fetch` the client uses for its HEAD probe: the platform's, or undici's in Node. */
+export type SseFetchLike = (url: string, init: { method: 'HEAD', credentials: 'include' | 'same-origin' }) => Promise<{ readonly status: number }>
+
 export interface SseBackoffOptions {
   /** Milliseconds before the first reconnect after EventSource gives up. Default 1000. */
   initialDelay?: number
@@ -58,6 +62,8 @@ export interface SseClientOptions {
   eventSourceInit?: { withCredentials?: boolean, [key: string]: unknown }
   /** Resume after this id on the first connection (sent as the `lastEventId` query parameter). */
   lastEventId?: string
+  /** For the HEAD probe after EventSource gives up; default `globalThis.fetch`. Without one, no probe. */
+  fetch?: SseFetchLike
   backoff?: SseBackoffOptions
 }
 
@@ -67,12 +73,20 @@ export interface SseClientOptions {
  */
 export type SseClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
+/**
+ * Why the client closed: `finished`, the server answered 204 (every topic of the stream finished
+ * and nothing more is owed); `maxRetries`, the backoff gave up; `close`, `close()` was called.
+ */
+export type SseCloseReason = 'finished' | 'maxRetries' | 'close'
+
 export interface SseStateChange {
   state: SseClientState
   /** Set when the client itself schedules a reconnect: the attempt about to be made, from 1. */
   attempt?: number
   /** Set with `attempt`: milliseconds until that attempt. */
   delay?: number
+  /** Set with state `closed`. */
+  reason?: SseCloseReason
 }
 
 /** The data of an `sse-reset` event: the stream could not resume after `lastEventId`. */
@@ -94,7 +108,8 @@ const PREFIX = 'fastify-sse-hub/client: '
 export class SseClient<Events extends object = Record<never, never>> {
   readonly #url: string
   readonly #EventSource: SseEventSourceConstructor
-  readonly #init: object | undefined
+  readonly #init: { withCredentials?: boolean } | undefined
+  readonly #fetch: SseFetchLike | undefined
   readonly #backoff: Required<SseBackoffOptions>
   readonly #listeners = new Map<string, { json: Set<SseListener<any>>, text: Set<SseListener<any>> }>()
   readonly #resetListeners = new Set<SseListener<SseReset>>()
@@ -114,6 +129,7 @@ export class SseClient<Events extends object = Record<never, never>> {
     this.#EventSource = EventSourceClass
     this.#url = String(url)
     this.#init = options.eventSourceInit
+    this.#fetch = options.fetch ?? (globalThis as { fetch?: SseFetchLike }).fetch
     this.#lastEventId = options.lastEventId
     const backoff = options.backoff ?? {}
     this.#backoff = {
@@ -164,11 +180,15 @@ export class SseClient<Events extends object = Record<never, never>> {
 
   /** Closes the connection and cancels any pending reconnect. */
   close (): void {
+    this.#close('close')
+  }
+
+  #close (reason: SseCloseReason): void {
     if (this.#state === 'closed') return
     clearTimeout(this.#timer)
     this.#source?.close()
     this.#source = undefined
-    this.#setState({ state: 'closed' })
+    this.#setState({ state: 'closed', reason })
   }
 
   #listen (event: string, kind: 'json' | 'text', listener: SseListener<any>): () => void {
@@ -193,8 +213,16 @@ export class SseClient<Events extends object = Record<never, never>> {
     })
     source.addEventListener('error', (event: unknown) => {
       if (!own(event)) return
-      if (source.readyState === CLOSED) this.#retry()
-      else this.#setState({ state: 'reconnecting' })
+      if (source.readyState !== CLOSED) {
+        this.#setState({ state: 'reconnecting' })
+        return
+      }
+      this.#source = undefined
+      this.#answersNoContent().then((finished) => {
+        if (this.#state === 'closed') return // close() while the probe was on its way
+        if (finished) this.#close('finished')
+        else this.#retry()
+      })
     })
     source.addEventListener(RESET_EVENT, (event: SseMessageEventLike) => {
       const reset = this.#receive(event) ? this.#parse(event, true) as SseReset | undefined : undefined
@@ -203,11 +231,25 @@ export class SseClient<Events extends object = Record<never, never>> {
     for (const type of this.#listeners.keys()) source.addEventListener(type, this.#dispatch)
   }
 
+  /**
+   * EventSource gave up on a non-200 answer without saying which: a HEAD to the URL a reconnect
+   * would use tells a 204 (the stream finished for good) from a failure worth retrying.
+   */
+  async #answersNoContent (): Promise<boolean> {
+    const fetch = this.#fetch // called unbound: the browser's fetch refuses another `this`
+    if (fetch === undefined) return false
+    const credentials = this.#init?.withCredentials === true ? 'include' : 'same-origin'
+    try {
+      return (await fetch(this.#resumeUrl(), { method: 'HEAD', credentials })).status === 204
+    } catch {
+      return false
+    }
+  }
+
   /** EventSource gave up (a non-200 answer): a new one after the backoff delay, from the last id. */
   #retry (): void {
-    this.#source = undefined
     if (this.#attempt >= this.#backoff.maxRetries) {
-      this.close()
+      this.#close('maxRetries')
       return
     }
     const { initialDelay, maxDelay, factor, jitter } = this.#backoff

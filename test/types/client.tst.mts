@@ -2,7 +2,7 @@
 /// <reference lib="dom" />
 import { describe, expect, test } from 'tstyche'
 import { Type } from '@sinclair/typebox'
-import { EventSource } from 'undici'
+import { EventSource, fetch } from 'undici'
 import {
   SseClient,
   type SseClientEventMap,
@@ -135,20 +135,27 @@ describe('the rest of the API', () => {
   })
 
   test('state and errors', () => {
-    client.onState((change) => { expect(change).type.toBe<SseStateChange>() })
+    client.onState((change) => {
+      expect(change).type.toBe<SseStateChange>()
+      expect(change.reason).type.toBe<'finished' | 'maxRetries' | 'close' | undefined>()
+    })
     client.onError((error) => { expect(error).type.toBe<Error>() })
     expect(client.state).type.toBe<'connecting' | 'open' | 'reconnecting' | 'closed'>()
     expect(client.lastEventId).type.toBe<string | undefined>()
   })
 
-  test('the browser\'s EventSource and undici\'s both fit', () => {
+  test('the browser\'s EventSource and undici\'s both fit, and so do their fetch', () => {
     expect(SseClient).type.toBeConstructableWith('/events', { EventSource: globalThis.EventSource })
     expect(SseClient).type.toBeConstructableWith('/events', { EventSource, eventSourceInit: { dispatcher: undefined } })
+    expect(SseClient).type.toBeConstructableWith('/events', { fetch: globalThis.fetch })
+    expect(SseClient).type.toBeConstructableWith('/events', { EventSource, fetch })
   })
 
   test('options are checked', () => {
     expect(SseClient).type.not.toBeConstructableWith('/events', { backoff: { initialDelay: '1s' } })
     expect(SseClient).type.not.toBeConstructableWith('/events', { lastEventId: 1 })
     expect(SseClient).type.not.toBeConstructableWith('/events', { EventSource: class {} })
+    expect(SseClient).type.not.toBeConstructableWith('/events', { fetch: true })
+    expect(SseClient).type.not.toBeConstructableWith('/events', { fetch: async () => 'done' })
   })
 })
