@@ -72,22 +72,35 @@ function client<E extends object = typeof events> (t: Test, url: string, options
   return sse
 }
 
-/** An app whose `/events` streams are kept, and which answers 503 while `down` is above 0. */
+/**
+ * An app whose `/events` streams are kept, and which answers 503 while `down` is above 0. A HEAD
+ * (the client's probe) gets the status a GET would get and changes nothing; `heads` has its query.
+ */
 async function flakyApp (t: Test, options = {}) {
   const streams: SseStream[] = []
   const queries: Array<string | undefined> = []
+  const heads: Array<string | undefined> = []
   const state = { down: 0 }
   const served = await listen(t, { events, retry: 10, ...options }, (app) => {
-    app.get('/events', (request, reply) => {
-      queries.push((request.query as { lastEventId?: string }).lastEventId)
-      if (state.down > 0) {
-        state.down--
-        return reply.code(503).send({ error: 'try later' })
+    app.route({
+      method: ['GET', 'HEAD'],
+      url: '/events',
+      handler: (request, reply) => {
+        const { lastEventId } = request.query as { lastEventId?: string }
+        if (request.method === 'HEAD') {
+          heads.push(lastEventId)
+          return reply.code(state.down > 0 ? 503 : 200).send()
+        }
+        queries.push(lastEventId)
+        if (state.down > 0) {
+          state.down--
+          return reply.code(503).send({ error: 'try later' })
+        }
+        streams.push(reply.sse())
       }
-      streams.push(reply.sse())
     })
   })
-  return { ...served, streams, queries, state }
+  return { ...served, streams, queries, heads, state }
 }
 
 test('listeners get the parsed data of their events, typed by the server\'s schemas', async (t) => {
@@ -157,7 +170,7 @@ test('a reset frame moves the resume point even when no event follows it', async
 })
 
 test('after a 503 it backs off exponentially and resumes from its last id in the query', async (t) => {
-  const { app, url, streams, queries, state } = await flakyApp(t)
+  const { app, url, streams, queries, heads, state } = await flakyApp(t)
   const urls: string[] = []
   const recorder = new Recorder()
   const sse = recorder.watch(client(t, `${url}/events`, {
@@ -196,6 +209,7 @@ test('after a 503 it backs off exponentially and resumes from its last id in the
     { state: 'open', attempt: undefined, delay: undefined }
   ], 'an open stream starts the backoff over')
   t.equal(new URL(urls[3]).searchParams.get('lastEventId'), missed.id, 'the query carries the newest id, replacing the old one')
+  t.same(heads, [seen.id, seen.id, missed.id], 'before each backoff, a HEAD with the last id: not finished')
 })
 
 test('jitter keeps each delay between (1 - jitter) and 1 times its step; maxDelay caps; maxRetries gives up', async (t) => {
@@ -212,6 +226,7 @@ test('jitter keeps each delay between (1 - jitter) and 1 times its step; maxDela
   t.ok(delays[1] >= 20 && delays[1] <= 40, `second ${delays[1]}`)
   t.ok(delays[2] >= 25 && delays[2] <= 50, `third ${delays[2]} (capped at 50)`)
   t.same(recorder.stateNames, ['reconnecting', 'reconnecting', 'reconnecting', 'closed'])
+  t.equal(recorder.states[3].reason, 'maxRetries')
 })
 
 test('maxRetries: 0 gives up at the first refusal', async (t) => {
@@ -220,7 +235,7 @@ test('maxRetries: 0 gives up at the first refusal', async (t) => {
   const recorder = new Recorder()
   const sse = recorder.watch(client(t, `${url}/events`, { backoff: { maxRetries: 0 } }))
   await recorder.until(() => sse.state === 'closed', 'closed')
-  t.same(recorder.stateNames, ['closed'])
+  t.same(recorder.states, [{ state: 'closed', reason: 'maxRetries' }])
 })
 
 test('a server restart: EventSource retries by itself (one `reconnecting`), then sse-reset `unknown`', async (t) => {
@@ -260,11 +275,51 @@ test('data that is not JSON goes to onError, not to the listeners', async (t) =>
   await recorder.until(() => recorder.received.length === 1, 'the JSON event')
   t.equal(recorder.errors.length, 2)
   t.type(recorder.errors[0], SyntaxError)
-  t.match(recorder.errors[0].message, /fastify-sse-hub\/client: the data of event "note" is not JSON/)
+  t.match(recorder.errors[0].message, /fastify-sse-hub\/client: the data of event "note" is not JSON; listen with onText\(\) for text events/)
   t.match(recorder.errors[1].message, /the data of event "sse-reset" is not JSON/)
   t.same(recorder.resets, [])
   t.same(recorder.received, [{ event: 'note', data: { ok: true }, id: '7' }])
   t.equal(sse.lastEventId, '7')
+})
+
+// An OpenAI-style answer: JSON chunks, then the text `[DONE]`; and tokens sent as text.
+interface AnswerEvents {
+  message: { delta: string } | '[DONE]'
+  token: string
+}
+
+test('text events reach onText listeners as sent: `[DONE]` after JSON chunks, tokens unparsed', async (t) => {
+  const { url } = await listen(t, {}, (app) => fixedStream(app, '/answer',
+    'event: token\ndata: 42\n\nevent: token\ndata: two\ndata: lines\n\n' +
+    'data: {"delta":"Hel"}\n\ndata: {"delta":"lo"}\n\nid: 9\ndata: [DONE]\n\n'))
+  const recorder = new Recorder()
+  const sse = recorder.watch(client<AnswerEvents>(t, `${url}/answer`))
+  const tokens: string[] = []
+  const chunks: unknown[] = []
+  const done: Array<{ text: string, id: string }> = []
+  sse.onText('token', (text) => { tokens.push(text) })
+  sse.on('message', (chunk) => { chunks.push(chunk) })
+  sse.onText('message', (text, event) => recorder.add(done, { text, id: event.lastEventId }))
+  await recorder.until(() => done.length === 1, '[DONE]')
+  t.same(tokens, ['42', 'two\nlines'], 'a text that looks like JSON stays a string; one line per data: line')
+  t.same(chunks, [{ delta: 'Hel' }, { delta: 'lo' }], 'JSON listeners of the same name get the chunks, parsed')
+  t.same(done, [{ text: '[DONE]', id: '9' }], 'the text listener gets only what is not JSON')
+  t.same(recorder.errors, [])
+  t.equal(sse.lastEventId, '9')
+})
+
+test('a name with text listeners only gets every event raw, from the moment its last JSON listener goes', async (t) => {
+  const { url } = await listen(t, {}, (app) => fixedStream(app, '/mixed', 'data: {"n":1}\n\ndata: {"n":2}\n\ndata: [DONE]\n\n'))
+  const recorder = new Recorder()
+  const sse = recorder.watch(client<Record<never, never>>(t, `${url}/mixed`))
+  const parsed: unknown[] = []
+  const texts: string[] = []
+  const stop = sse.on('message', (data) => { parsed.push(data); stop() })
+  sse.onText('message', (text) => recorder.add(texts, text))
+  await recorder.until(() => texts.length === 2, 'two text events')
+  t.same(parsed, [{ n: 1 }])
+  t.same(texts, ['{"n":2}', '[DONE]'])
+  t.same(recorder.errors, [])
 })
 
 test('after close() no listener is called, even for events that came in the same chunk', async (t) => {
@@ -288,7 +343,10 @@ test('close() ends the connection and cancels a pending reconnect; twice is harm
   sse.close()
   sse.on('message', () => t.fail('closed')) // nothing to attach to
   t.equal(sse.state, 'closed')
-  t.same(recorder.stateNames, ['reconnecting', 'closed'])
+  t.same(recorder.states.map(({ state, reason }) => ({ state, reason })), [
+    { state: 'reconnecting', reason: undefined },
+    { state: 'closed', reason: 'close' }
+  ])
   t.equal(queries.length, 1)
 
   const open = new Recorder()
@@ -372,6 +430,122 @@ test('no EventSource, or a wrong backoff option, is a TypeError that says what t
   for (const [name, value, message] of wrong) {
     t.throws(() => new SseClient('http://127.0.0.1:9/events', { EventSource, backoff: { [name]: value } }), { name: 'TypeError', message }, name)
   }
+})
+
+/**
+ * A plain app, no plugin, standing in for a hub whose topics finish: its first `streams` GETs
+ * each get one event (`id: n`) and end, so EventSource reconnects by itself; after that a GET is
+ * answered 204, and a HEAD gets the status the next GET would. Every request is recorded.
+ */
+async function finishingApp (t: Test, recorder: Recorder, streams: number) {
+  const requests: Array<{ method: string, header?: string, query?: string, status: number }> = []
+  const app = Fastify()
+  t.teardown(() => app.close())
+  let served = 0
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/answer',
+    handler: (request, reply) => {
+      const finished = request.method === 'HEAD' ? served >= streams : ++served > streams
+      const header = request.headers['last-event-id'] as string | undefined
+      const query = (request.query as { lastEventId?: string }).lastEventId
+      recorder.add(requests, { method: request.method, header, query, status: finished ? 204 : 200 })
+      if (finished) return reply.code(204).send()
+      if (request.method === 'HEAD') return reply.code(200).send()
+      reply.hijack()
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
+      reply.raw.end(`retry: 10\nid: ${served}\ndata: {"n":${served}}\n\n`)
+    }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}/answer`, requests }
+}
+
+test('a 204 ends the client for good: closed, reason `finished`, after one HEAD with the last id', async (t) => {
+  const recorder = new Recorder()
+  const { url, requests } = await finishingApp(t, recorder, 2)
+  const sse = recorder.watch(client<Record<never, never>>(t, url, { backoff: { initialDelay: 10, jitter: 0 } }), ['message'])
+  await recorder.until(() => sse.state === 'closed', 'closed')
+  t.same(recorder.received.map((r) => r.data), [{ n: 1 }, { n: 2 }])
+  t.same(recorder.states, [
+    { state: 'open' },
+    { state: 'reconnecting' },
+    { state: 'open' },
+    { state: 'reconnecting' },
+    { state: 'closed', reason: 'finished' }
+  ], 'no backoff')
+  t.same(requests, [
+    { method: 'GET', header: undefined, query: undefined, status: 200 },
+    { method: 'GET', header: '1', query: undefined, status: 200 },
+    { method: 'GET', header: '2', query: undefined, status: 204 },
+    { method: 'HEAD', header: undefined, query: '2', status: 204 }
+  ], 'EventSource\'s own reconnects, then the probe with the last id in the query')
+  await t.rejects(recorder.until(() => requests.length > 4, 'another request', 300), /timed out/, 'nothing more')
+  t.equal(sse.state, 'closed')
+})
+
+test('a 204 to the first connection: finished, even with maxRetries: 0', async (t) => {
+  const recorder = new Recorder()
+  const { url, requests } = await finishingApp(t, recorder, 0)
+  const sse = recorder.watch(client<Record<never, never>>(t, url, { backoff: { maxRetries: 0 } }))
+  await recorder.until(() => sse.state === 'closed', 'closed')
+  t.same(recorder.states, [{ state: 'closed', reason: 'finished' }])
+  t.same(requests.map((r) => [r.method, r.query, r.status]), [['GET', undefined, 204], ['HEAD', undefined, 204]])
+})
+
+test('the probe: the fetch option, credentials as EventSource sends them, a failed probe is no 204', async (t) => {
+  const recorder = new Recorder()
+  const { url, requests } = await finishingApp(t, recorder, 0)
+  const probes: Array<[string, unknown]> = []
+  let fail = true
+  const sse = recorder.watch(client<Record<never, never>>(t, url, {
+    eventSourceInit: { withCredentials: true },
+    backoff: { initialDelay: 0 },
+    fetch: async (url, init) => {
+      probes.push([url, init])
+      if (fail) {
+        fail = false
+        throw new TypeError('fetch failed')
+      }
+      return await fetch(url, init)
+    }
+  }))
+  await recorder.until(() => sse.state === 'closed', 'closed')
+  t.same(probes, [[url, { method: 'HEAD', credentials: 'include' }], [url, { method: 'HEAD', credentials: 'include' }]])
+  t.same(recorder.states.map(({ state, attempt, reason }) => ({ state, attempt, reason })), [
+    { state: 'reconnecting', attempt: 1, reason: undefined },
+    { state: 'closed', attempt: undefined, reason: 'finished' }
+  ], 'the failed probe led to one backoff; the next found the 204')
+  t.same(requests.map((r) => r.method), ['GET', 'GET', 'HEAD'])
+})
+
+test('close() while the probe is on its way: no backoff after it', async (t) => {
+  const recorder = new Recorder()
+  const { url } = await finishingApp(t, recorder, 0)
+  const answers: Array<(status: number) => void> = []
+  const sse = recorder.watch(client<Record<never, never>>(t, url, {
+    backoff: { initialDelay: 0 },
+    fetch: async () => await new Promise((resolve) => recorder.add(answers, (status: number) => resolve({ status })))
+  }))
+  await recorder.until(() => answers.length === 1, 'the probe')
+  sse.close()
+  answers[0](200)
+  await t.rejects(recorder.until(() => recorder.states.length > 1, 'another state', 100), /timed out/)
+  t.same(recorder.states, [{ state: 'closed', reason: 'close' }])
+})
+
+test('without fetch anywhere there is no probe: the backoff goes on as before', async (t) => {
+  const { url, queries, state } = await flakyApp(t)
+  state.down = 1
+  const global = globalThis as { fetch?: unknown }
+  const { fetch } = global
+  global.fetch = undefined
+  t.teardown(() => { global.fetch = fetch })
+  const recorder = new Recorder()
+  const sse = recorder.watch(client(t, `${url}/events`, { backoff: { initialDelay: 0 } }))
+  await recorder.until(() => sse.state === 'open', 'open')
+  t.same(recorder.stateNames, ['reconnecting', 'open'])
+  t.same(queries, [undefined, undefined])
 })
 
 /** A route that writes `bytes` as an event stream by hand: for what the plugin itself never sends. */

@@ -1,5 +1,6 @@
-// The client: typed listeners over the platform's EventSource, `sse-reset` as its own callback,
-// and a reconnect with backoff that carries the last event id once EventSource gives up.
+// The client: typed JSON and text listeners over the platform's EventSource, `sse-reset` as its own
+// callback, and, once EventSource gives up, a HEAD probe that tells a finished stream (204) from a
+// failure, and a reconnect with backoff that carries the last event id.
 import type { Static, TSchema } from '@sinclair/typebox'
 
 /**
@@ -10,6 +11,17 @@ import type { Static, TSchema } from '@sinclair/typebox'
 export type SseClientEventMap<Events> = keyof Events extends never
   ? Record<string, unknown>
   : { [K in keyof Events & string]: Events[K] extends infer S extends TSchema ? Static<S> : Events[K] }
+
+type TextOf<Data> = unknown extends Data ? string : Extract<Data, string>
+
+/**
+ * Event name -> what a text listener receives: the string part of the event's data type (the
+ * string literal `'[DONE]'` of `Type.Union([Chunk, Type.Literal('[DONE]')])`). Names whose data
+ * is never a string are left out.
+ */
+export type SseClientTextEventMap<Events> = {
+  [K in keyof SseClientEventMap<Events> as [TextOf<SseClientEventMap<Events>[K]>] extends [never] ? never : K]: TextOf<SseClientEventMap<Events>[K]>
+}
 
 /** The part of a `MessageEvent` the client reads; browsers and undici both provide it. */
 export interface SseMessageEventLike {
@@ -26,6 +38,9 @@ export interface SseEventSourceLike {
 }
 
 export type SseEventSourceConstructor = new (url: string, init?: any) => SseEventSourceLike
+
+/** The part of `fetch` the client uses for its HEAD probe: the platform's, or undici's in Node. */
+export type SseFetchLike = (url: string, init: { method: 'HEAD', credentials: 'include' | 'same-origin' }) => Promise<{ readonly status: number }>
 
 export interface SseBackoffOptions {
   /** Milliseconds before the first reconnect after EventSource gives up. Default 1000. */
@@ -47,6 +62,8 @@ export interface SseClientOptions {
   eventSourceInit?: { withCredentials?: boolean, [key: string]: unknown }
   /** Resume after this id on the first connection (sent as the `lastEventId` query parameter). */
   lastEventId?: string
+  /** For the HEAD probe after EventSource gives up; default `globalThis.fetch`. Without one, no probe. */
+  fetch?: SseFetchLike
   backoff?: SseBackoffOptions
 }
 
@@ -56,12 +73,20 @@ export interface SseClientOptions {
  */
 export type SseClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
+/**
+ * Why the client closed: `finished`, the server answered 204 (every topic of the stream finished
+ * and nothing more is owed); `maxRetries`, the backoff gave up; `close`, `close()` was called.
+ */
+export type SseCloseReason = 'finished' | 'maxRetries' | 'close'
+
 export interface SseStateChange {
   state: SseClientState
   /** Set when the client itself schedules a reconnect: the attempt about to be made, from 1. */
   attempt?: number
   /** Set with `attempt`: milliseconds until that attempt. */
   delay?: number
+  /** Set with state `closed`. */
+  reason?: SseCloseReason
 }
 
 /** The data of an `sse-reset` event: the stream could not resume after `lastEventId`. */
@@ -83,9 +108,10 @@ const PREFIX = 'fastify-sse-hub/client: '
 export class SseClient<Events extends object = Record<never, never>> {
   readonly #url: string
   readonly #EventSource: SseEventSourceConstructor
-  readonly #init: object | undefined
+  readonly #init: { withCredentials?: boolean } | undefined
+  readonly #fetch: SseFetchLike | undefined
   readonly #backoff: Required<SseBackoffOptions>
-  readonly #listeners = new Map<string, Set<SseListener<any>>>()
+  readonly #listeners = new Map<string, { json: Set<SseListener<any>>, text: Set<SseListener<any>> }>()
   readonly #resetListeners = new Set<SseListener<SseReset>>()
   readonly #stateListeners = new Set<(change: SseStateChange) => void>()
   readonly #errorListeners = new Set<(error: Error, event: SseMessageEventLike) => void>()
@@ -103,6 +129,7 @@ export class SseClient<Events extends object = Record<never, never>> {
     this.#EventSource = EventSourceClass
     this.#url = String(url)
     this.#init = options.eventSourceInit
+    this.#fetch = options.fetch ?? (globalThis as { fetch?: SseFetchLike }).fetch
     this.#lastEventId = options.lastEventId
     const backoff = options.backoff ?? {}
     this.#backoff = {
@@ -126,12 +153,15 @@ export class SseClient<Events extends object = Record<never, never>> {
 
   /** Calls `listener` with the parsed data of every `event`; returns a function that removes it. */
   on<K extends keyof SseClientEventMap<Events> & string> (event: K, listener: SseListener<SseClientEventMap<Events>[K]>): () => void {
-    let listeners = this.#listeners.get(event)
-    if (listeners === undefined) {
-      this.#listeners.set(event, listeners = new Set())
-      this.#source?.addEventListener(event, this.#dispatch)
-    }
-    return subscribe(listeners, listener)
+    return this.#listen(event, 'json', listener)
+  }
+
+  /**
+   * Calls `listener` with the data of every `event` as sent (the server's `{ event, text }`).
+   * When the name has `on()` listeners too, it gets only the events whose data is not JSON.
+   */
+  onText<K extends keyof SseClientTextEventMap<Events> & string> (event: K, listener: SseListener<SseClientTextEventMap<Events>[K]>): () => void {
+    return this.#listen(event, 'text', listener)
   }
 
   /** `sse-reset`: events after `reset.lastEventId` may be missing; reload what you derive from them. */
@@ -143,18 +173,31 @@ export class SseClient<Events extends object = Record<never, never>> {
     return subscribe(this.#stateListeners, listener)
   }
 
-  /** An event whose data is not JSON; it reaches no other listener. */
+  /** An event for `on()` listeners whose data is not JSON; it reaches no other listener. */
   onError (listener: (error: Error, event: SseMessageEventLike) => void): () => void {
     return subscribe(this.#errorListeners, listener)
   }
 
   /** Closes the connection and cancels any pending reconnect. */
   close (): void {
+    this.#close('close')
+  }
+
+  #close (reason: SseCloseReason): void {
     if (this.#state === 'closed') return
     clearTimeout(this.#timer)
     this.#source?.close()
     this.#source = undefined
-    this.#setState({ state: 'closed' })
+    this.#setState({ state: 'closed', reason })
+  }
+
+  #listen (event: string, kind: 'json' | 'text', listener: SseListener<any>): () => void {
+    let listeners = this.#listeners.get(event)
+    if (listeners === undefined) {
+      this.#listeners.set(event, listeners = { json: new Set(), text: new Set() })
+      this.#source?.addEventListener(event, this.#dispatch)
+    }
+    return subscribe(listeners[kind], listener)
   }
 
   #connect (): void {
@@ -170,21 +213,43 @@ export class SseClient<Events extends object = Record<never, never>> {
     })
     source.addEventListener('error', (event: unknown) => {
       if (!own(event)) return
-      if (source.readyState === CLOSED) this.#retry()
-      else this.#setState({ state: 'reconnecting' })
+      if (source.readyState !== CLOSED) {
+        this.#setState({ state: 'reconnecting' })
+        return
+      }
+      this.#source = undefined
+      this.#answersNoContent().then((finished) => {
+        if (this.#state === 'closed') return // close() while the probe was on its way
+        if (finished) this.#close('finished')
+        else this.#retry()
+      })
     })
     source.addEventListener(RESET_EVENT, (event: SseMessageEventLike) => {
-      const reset = this.#parse(event) as SseReset | undefined
+      const reset = this.#receive(event) ? this.#parse(event, true) as SseReset | undefined : undefined
       if (reset !== undefined) for (const listener of this.#resetListeners) listener(reset, event)
     })
     for (const type of this.#listeners.keys()) source.addEventListener(type, this.#dispatch)
   }
 
+  /**
+   * EventSource gave up on a non-200 answer without saying which: a HEAD to the URL a reconnect
+   * would use tells a 204 (the stream finished for good) from a failure worth retrying.
+   */
+  async #answersNoContent (): Promise<boolean> {
+    const fetch = this.#fetch // called unbound: the browser's fetch refuses another `this`
+    if (fetch === undefined) return false
+    const credentials = this.#init?.withCredentials === true ? 'include' : 'same-origin'
+    try {
+      return (await fetch(this.#resumeUrl(), { method: 'HEAD', credentials })).status === 204
+    } catch {
+      return false
+    }
+  }
+
   /** EventSource gave up (a non-200 answer): a new one after the backoff delay, from the last id. */
   #retry (): void {
-    this.#source = undefined
     if (this.#attempt >= this.#backoff.maxRetries) {
-      this.close()
+      this.#close('maxRetries')
       return
     }
     const { initialDelay, maxDelay, factor, jitter } = this.#backoff
@@ -203,23 +268,39 @@ export class SseClient<Events extends object = Record<never, never>> {
   }
 
   readonly #dispatch = (event: SseMessageEventLike): void => {
-    if (!isMessage(event)) return // EventSource's own `open` and `error`
-    const listeners = this.#listeners.get(event.type) as Set<SseListener<unknown>>
-    const data = this.#parse(event)
-    if (data !== undefined) for (const listener of listeners) listener(data, event)
+    // Skipped: EventSource's own `open` and `error`.
+    if (!isMessage(event) || !this.#receive(event)) return
+    const { json, text } = this.#listeners.get(event.type) as { json: Set<SseListener<unknown>>, text: Set<SseListener<string>> }
+    if (json.size > 0) {
+      // The wire does not say which events are text: with JSON listeners too, JSON is tried first,
+      // so a union of chunks and the text `[DONE]` splits cleanly.
+      const data = this.#parse(event, text.size === 0)
+      if (data !== undefined) {
+        for (const listener of json) listener(data, event)
+        return
+      }
+    }
+    for (const listener of text) listener(event.data, event)
   }
 
-  /** Records the event's id and returns its parsed data; `undefined` after reporting bad JSON. */
-  #parse (event: SseMessageEventLike): unknown {
+  /** Records the event's id; false once closed. */
+  #receive (event: SseMessageEventLike): boolean {
     // Once closed, nothing more: undici goes on dispatching the rest of a chunk after close().
-    if (this.#state === 'closed') return undefined
+    if (this.#state === 'closed') return false
     // EventSource keeps the last id across events; '' only before any id reached it.
     if (event.lastEventId !== '') this.#lastEventId = event.lastEventId
+    return true
+  }
+
+  /** The parsed data; `undefined` when it is not JSON, reported to `onError` listeners if `report`. */
+  #parse (event: SseMessageEventLike, report: boolean): unknown {
     try {
       return JSON.parse(event.data)
     } catch (err) {
-      const error = new SyntaxError(`${PREFIX}the data of event "${event.type}" is not JSON`, { cause: err })
-      for (const listener of this.#errorListeners) listener(error, event)
+      if (report) {
+        const error = new SyntaxError(`${PREFIX}the data of event "${event.type}" is not JSON; listen with onText() for text events`, { cause: err })
+        for (const listener of this.#errorListeners) listener(error, event)
+      }
       return undefined
     }
   }

@@ -2,10 +2,11 @@
 /// <reference lib="dom" />
 import { describe, expect, test } from 'tstyche'
 import { Type } from '@sinclair/typebox'
-import { EventSource } from 'undici'
+import { EventSource, fetch } from 'undici'
 import {
   SseClient,
   type SseClientEventMap,
+  type SseClientTextEventMap,
   type SseMessageEventLike,
   type SseReset,
   type SseStateChange
@@ -17,6 +18,14 @@ export const events = {
   message: Type.Object({ text: Type.String() })
 }
 type AppEvents = typeof events
+
+// An OpenAI-style answer (JSON chunks, then the text `[DONE]`), tokens sent as text, and more.
+export const answerEvents = {
+  message: Type.Union([Type.Object({ delta: Type.String() }), Type.Literal('[DONE]')]),
+  token: Type.String(),
+  count: Type.Union([Type.Integer(), Type.String()]),
+  'user-count': Type.Object({ count: Type.Integer() })
+}
 
 describe('typed by the server\'s TypeBox schemas', () => {
   const client = new SseClient<AppEvents>('/events')
@@ -75,6 +84,40 @@ describe('without an event map', () => {
   })
 })
 
+describe('text events', () => {
+  const client = new SseClient<typeof answerEvents>('/answer')
+
+  test('a text listener gets the string part of its event\'s data type', () => {
+    client.onText('message', (text, event) => {
+      expect(text).type.toBe<'[DONE]'>()
+      expect(event).type.toBe<SseMessageEventLike>()
+    })
+    client.onText('token', (text) => { expect(text).type.toBe<string>() })
+    client.onText('count', (text) => { expect(text).type.toBe<string>() })
+    expect(client.onText('token', () => {})).type.toBe<() => void>()
+  })
+
+  test('JSON listeners of a name that also carries text get the whole union', () => {
+    client.on('message', (data) => { expect(data).type.toBe<{ delta: string } | '[DONE]'>() })
+  })
+
+  test('a name whose data is never a string, or is not in the map, takes no text listener', () => {
+    expect(client.onText).type.not.toBeCallableWith('user-count', () => {})
+    expect(client.onText).type.not.toBeCallableWith('tokens', () => {})
+    expect(client.onText).type.not.toBeCallableWith('message', (text: number) => text)
+  })
+
+  test('SseClientTextEventMap keeps the names whose data can be a string', () => {
+    expect<SseClientTextEventMap<typeof answerEvents>>().type.toBe<{ message: '[DONE]', token: string, count: string }>()
+    expect<SseClientTextEventMap<{ n: number, s: string, u: unknown }>>().type.toBe<{ s: string, u: string }>()
+  })
+
+  test('without an event map, any name and a string', () => {
+    new SseClient('/events').onText('message', (text) => { expect(text).type.toBe<string>() })
+    expect<SseClientTextEventMap<Record<never, never>>>().type.toBe<Record<string, string>>()
+  })
+})
+
 describe('the rest of the API', () => {
   const client = new SseClient<AppEvents>(new URL('http://127.0.0.1/events'), {
     EventSource,
@@ -92,20 +135,27 @@ describe('the rest of the API', () => {
   })
 
   test('state and errors', () => {
-    client.onState((change) => { expect(change).type.toBe<SseStateChange>() })
+    client.onState((change) => {
+      expect(change).type.toBe<SseStateChange>()
+      expect(change.reason).type.toBe<'finished' | 'maxRetries' | 'close' | undefined>()
+    })
     client.onError((error) => { expect(error).type.toBe<Error>() })
     expect(client.state).type.toBe<'connecting' | 'open' | 'reconnecting' | 'closed'>()
     expect(client.lastEventId).type.toBe<string | undefined>()
   })
 
-  test('the browser\'s EventSource and undici\'s both fit', () => {
+  test('the browser\'s EventSource and undici\'s both fit, and so do their fetch', () => {
     expect(SseClient).type.toBeConstructableWith('/events', { EventSource: globalThis.EventSource })
     expect(SseClient).type.toBeConstructableWith('/events', { EventSource, eventSourceInit: { dispatcher: undefined } })
+    expect(SseClient).type.toBeConstructableWith('/events', { fetch: globalThis.fetch })
+    expect(SseClient).type.toBeConstructableWith('/events', { EventSource, fetch })
   })
 
   test('options are checked', () => {
     expect(SseClient).type.not.toBeConstructableWith('/events', { backoff: { initialDelay: '1s' } })
     expect(SseClient).type.not.toBeConstructableWith('/events', { lastEventId: 1 })
     expect(SseClient).type.not.toBeConstructableWith('/events', { EventSource: class {} })
+    expect(SseClient).type.not.toBeConstructableWith('/events', { fetch: true })
+    expect(SseClient).type.not.toBeConstructableWith('/events', { fetch: async () => 'done' })
   })
 })
