@@ -5,7 +5,9 @@ import fastifySse, { type SseStream, type SseCloseReason } from '../../lib/index
 
 const events = {
   notification: Type.Object({ title: Type.String(), message: Type.String() }),
-  'user-count': Type.Object({ count: Type.Integer({ minimum: 0 }) })
+  'user-count': Type.Object({ count: Type.Integer({ minimum: 0 }) }),
+  token: Type.String(),
+  message: Type.Union([Type.Object({ content: Type.String() }), Type.Literal('[DONE]')])
 }
 type AppEvents = typeof events
 
@@ -65,4 +67,44 @@ test('registration options are typed', () => {
   expect(app.register).type.not.toBeCallableWith(fastifySse, { hearbeat: 1000 })
   expect(app.register).type.not.toBeCallableWith(fastifySse, { history: '10' })
   expect(app.register).type.toBeCallableWith(fastifySse, { history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1024 })
+})
+
+test('text: only for events whose data may be a string, and only such strings', () => {
+  expect(app.sse.publish({ event: 'token', text: 'Hel' })).type.toBe<Promise<{ id: string }>>()
+  expect(app.sse.publish({ event: 'message', text: '[DONE]' })).type.toBe<Promise<{ id: string }>>()
+  expect(app.sse.publish({ event: 'message', data: { content: 'x' } })).type.toBe<Promise<{ id: string }>>()
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'message', text: 'DONE' })
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'user-count', text: '3' })
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'token', text: 'a', data: 'a' })
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'token', text: 1 })
+})
+
+test('last: in publish only; disconnect', () => {
+  expect(app.sse.publish({ event: 'token', text: '!', topic: 'answer:1', last: true })).type.toBe<Promise<{ id: string }>>()
+  expect(app.sse.publish).type.not.toBeCallableWith({ event: 'token', text: '!', last: 'yes' })
+  expect(app.sse.disconnect('user:1')).type.toBe<Promise<number>>()
+  app.get('/x', (_request, reply) => {
+    const stream = reply.sse({ topics: [] })
+    expect(stream.send).type.not.toBeCallableWith({ event: 'token', text: 'a', last: true })
+  })
+})
+
+test('reply.sse({ topics, backfill }) and sendAll(source) with typed messages', () => {
+  app.get('/answer', async (_request, reply) => {
+    expect(reply.sse).type.toBeCallableWith({ topics: ['answer:1'], backfill: 'all' })
+    expect(reply.sse).type.toBeCallableWith({ topics: [], backfill: 10 })
+    expect(reply.sse).type.not.toBeCallableWith({ backfill: 'some' })
+    const stream = reply.sse({ topics: [] })
+    async function * tokens (): AsyncGenerator<{ event: 'token', text: string }> { yield { event: 'token', text: 'a' } }
+    expect(stream.sendAll(tokens())).type.toBe<Promise<void>>()
+    expect(stream.sendAll([{ event: 'message', text: '[DONE]' }] as const, { highWaterMark: 1024, close: false })).type.toBe<Promise<void>>()
+    expect(stream.sendAll).type.not.toBeCallableWith([{ event: 'user-count', data: { count: 'x' } }])
+    expect(stream.sendAll).type.not.toBeCallableWith([{ event: 'token', text: 'a' }], { highWaterMark: '1' })
+    await stream.sendAll(tokens())
+  })
+})
+
+test('history: a number or a function of the topic', () => {
+  expect(app.register).type.toBeCallableWith(fastifySse, { history: (topic: string) => topic.startsWith('answer:') ? 20_000 : 1000 })
+  expect(app.register).type.not.toBeCallableWith(fastifySse, { history: (topic: string) => topic })
 })
