@@ -63,7 +63,11 @@ export class Hub implements OpenerHost {
       deliver: (event) => this.deliver(event),
       disconnect: (topic) => this.endTopic(topic),
       // Events that will never arrive here: every stream reconnects, then replays or resets.
-      lost: () => { for (const stream of this.streams) stream.end('server') }
+      lost: () => {
+        // A new history numbers from 1 again: no position of the old one covers anything now.
+        this.deliveredSeq = 0
+        for (const stream of this.streams) stream.end('server')
+      }
     })
     // Two ticks per period, and a comment to each stream quiet for two ticks: none stays silent
     // longer than `heartbeat`, and an idle one gets one comment per period.

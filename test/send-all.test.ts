@@ -234,3 +234,28 @@ test('sendAll on a topic stream whose start waits on the store, and on an ended 
   await client.eventCount(3)
   t.same(client.events.map((e) => [e.type, e.lastEventId]), [['sse-reset', client.events[0].lastEventId], ['e', first.id], ['hello', first.id]], 'the reset and replay, then the message')
 })
+
+test('a source whose return() throws is still stopped quietly', async (t) => {
+  let stream: SseStream | undefined
+  let done: Promise<void> | undefined
+  const source = {
+    [Symbol.iterator] () {
+      let i = 0
+      return {
+        next: () => ({ done: false, value: { event: 'n', data: i++ } }),
+        return: (): IteratorResult<never> => { throw new Error('cannot stop') }
+      }
+    }
+  }
+  const { port } = await listen(t, {}, (app) => {
+    app.get('/answer', (_request, reply) => {
+      stream = reply.sse({ topics: [] })
+      done = stream.sendAll(source, { highWaterMark: 1024 })
+    })
+  })
+  const client = new RawSseClient(port, '/answer')
+  await client.eventCount(10)
+  client.close()
+  t.equal(await done, undefined)
+  t.equal(await stream!.closed, 'client')
+})

@@ -19,6 +19,7 @@ class ControlledStore implements SseStore {
   failAppend: unknown
   failNewestId = false
   failReplay: 'sync' | 'async' | undefined
+  failDisconnect: unknown
   private context!: SseStoreContext
 
   open (context: SseStoreContext): Promise<void> {
@@ -45,6 +46,7 @@ class ControlledStore implements SseStore {
   }
 
   disconnect (topic: string): Promise<void> {
+    if (this.failDisconnect !== undefined) return Promise.reject(this.failDisconnect)
     return this.inner.disconnect(topic)
   }
 
@@ -304,4 +306,31 @@ test('a store of one\'s own, written with the exported helpers, replays and rese
   const expired = client(t, port, { 'Last-Event-ID': one.id })
   await expired.eventCount(3)
   t.same(expired.events.map((e) => `${e.type}:${e.data}`), [`sse-reset:{"lastEventId":"${one.id}","reason":"expired"}`, 'e:3', 'e:4'])
+})
+
+test('disconnect(): a store that fails rejects with FST_SSE_STORE_ERROR; coded store errors pass through', async (t) => {
+  const store = new ControlledStore()
+  const { app } = await listen(t, { store })
+  const cause = new Error('connection refused')
+  store.failDisconnect = cause
+  t.match(await app.sse.disconnect('user:1').catch((e) => e), { code: 'FST_SSE_STORE_ERROR', cause })
+  const coded = Object.assign(new Error('x'), { code: 'FST_SSE_STORE_ERROR' })
+  store.failDisconnect = coded
+  t.equal(await app.sse.disconnect('user:1').catch((e) => e), coded)
+})
+
+test('HEAD: a private stream answers its headers; a store that cannot answer ends it like GET', async (t) => {
+  const store = new ControlledStore()
+  const { url } = await listen(t, { store, retry: 300 }, (app) => {
+    app.get('/private', (_request, reply) => reply.sse({ topics: [] }))
+    app.get('/events', (_request, reply) => reply.sse())
+  })
+  const head = await fetch(`${url}/private`, { method: 'HEAD' })
+  t.equal(head.status, 200)
+  t.equal(head.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+  for (const failure of ['sync', 'async'] as const) {
+    store.failReplay = failure
+    const response = await fetch(`${url}/events`, { method: 'HEAD' })
+    t.equal(response.status, 200, `${failure}: 200, as GET would get`)
+  }
 })

@@ -38,6 +38,7 @@ test('text is written verbatim, one data: line per line, checked as a string val
   await client.eventCount(3)
   t.match(client.body, `id: ${done.id}\ndata: [DONE]\n\n`, 'an OpenAI-style final line')
   await t.rejects(app.sse.publish({ event: 'message', text: 'DONE' }), { code: 'FST_SSE_INVALID_DATA', message: /text "DONE" is not a string value of its schema/ })
+  await t.rejects(app.sse.publish({ event: 'message', text: 'a'.repeat(100) }), { message: new RegExp(`text "${'a'.repeat(40)}…" is not`) }, 'a long text is shown cut')
   await t.rejects(app.sse.publish({ event: 'message', text: '[DONE]', data: chunk } as never), { code: 'FST_SSE_INVALID_FIELD', message: /not both/ })
   t.equal(app.sse.stats().published, 2)
 

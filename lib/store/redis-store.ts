@@ -136,16 +136,21 @@ export class RedisStore implements SseStore {
     const [epoch, seq] = await this.run(APPEND_SCRIPT, [keys.log, keys.dropped, keys.topic + topic, keys.finished + topic],
       [topic, event, data, history, settings.logLength, last === true ? '1' : '0', FINISHED_TTL_MS], 'append the event to Redis') as [string, number]
     if (seq === 0) throw new FST_SSE_TOPIC_FINISHED(topic)
-    this.saw(epoch, seq)
-    // The event comes back to this instance through the reader, on another connection: `await
-    // publish()` resolves once it is delivered here, so what the caller does next (send, close)
-    // follows it on this instance's streams.
-    if (!this.closing && epoch === this.epoch && seq > this.seq) await this.delivered(seq)
+    await this.written(epoch, seq)
     return last === true ? { seq, id: formatEventId(epoch, seq), topic, event, data, last } : { seq, id: formatEventId(epoch, seq), topic, event, data }
   }
 
   async disconnect (topic: string): Promise<void> {
     const [epoch, seq] = await this.run(DISCONNECT_SCRIPT, [this.keys.log], [topic, this.settings.logLength], 'pass the disconnect on through Redis') as [string, number]
+    await this.written(epoch, seq)
+  }
+
+  /**
+   * After a script wrote entry `seq`: it comes back to this instance through the reader, on
+   * another connection, so the caller's promise resolves once it is delivered here, and what
+   * the caller does next (send, close) follows it on this instance's streams.
+   */
+  private async written (epoch: string, seq: number): Promise<void> {
     this.saw(epoch, seq)
     if (!this.closing && epoch === this.epoch && seq > this.seq) await this.delivered(seq)
   }
@@ -187,6 +192,9 @@ export class RedisStore implements SseStore {
     this.saw(epoch, newest)
     const plan = 'lastEventId' in from
       ? planReplay(epoch, parseEventId(from.lastEventId, epoch, newest), histories)
+      // A history other than the one followed here (Redis lost it meanwhile): this instance's
+      // position means nothing in it, and the hub ends every stream when it learns of it.
+      /* c8 ignore next */
       : planBackfill(from.backfill, epoch === this.epoch ? position : 0, histories)
     return finished.length === 0 ? plan : { ...plan, finished }
   }
