@@ -42,10 +42,10 @@ for (const store of stores) {
   test(`${store.name}: the backfill → live boundary is exact under concurrent publishes`, { skip: store.skip }, async (t) => {
     const { app, port } = await listen(t, { ...store.options(t), history: 10_000 }, route)
     let n = 0
-    let publishing = true
+    const state = { publishing: true }
     const publisher = (async () => {
       // A few per turn of the event loop, so streams open in between.
-      while (publishing) {
+      while (state.publishing) {
         for (let i = 0; i < 3; i++) await app.sse.publish({ event: 'e', data: ++n, topic: 'x' })
         await new Promise((resolve) => setImmediate(resolve))
       }
@@ -58,7 +58,7 @@ for (const store of stores) {
       clients.push(client)
     }
     await new Promise((resolve) => setTimeout(resolve, 20))
-    publishing = false
+    state.publishing = false
     await publisher
     for (const client of clients) {
       await client.eventCount(n)
