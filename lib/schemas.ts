@@ -4,6 +4,7 @@ import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_UNKNOWN_EVENT } from './errors'
 import { describe, isWellFormed } from './checks'
 import { hasLineBreakOrNul, RESET_EVENT } from './protocol/encode'
+import { refuseNonJsonKinds } from './wire-schema'
 
 /**
  * Event name -> TypeBox schema. Matched by shape (every TypeBox schema type carries `static`),
@@ -46,6 +47,7 @@ export class EventChecker {
       } catch (err) {
         throw new FST_SSE_INVALID_OPTION(`events.${name}`, `cannot be compiled by TypeBox (${(err as Error).message}): Type.Unsafe and custom kinds need TypeRegistry.Set(kind, check); a string enum is Type.Union([Type.Literal('a'), ...])`)
       }
+      refuseNonJsonKinds(`events.${name}`, schemas[name] as TSchema)
     }
   }
 
