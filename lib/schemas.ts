@@ -4,6 +4,7 @@ import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_UNKNOWN_EVENT } from './errors'
 import { describe, isWellFormed } from './checks'
 import { hasLineBreakOrNul, RESET_EVENT } from './protocol/encode'
+import { compileProjection, type Projection } from './wire-projection'
 import { refuseNonJsonKinds } from './wire-schema'
 
 /**
@@ -35,19 +36,28 @@ export function rejectUnknownKeys (what: string, value: object, known: readonly 
   }
 }
 
+/** What an event's data goes through: its JSON form is built, then checked. */
+interface EventWire {
+  project: Projection
+  validator: TypeCheck<TSchema>
+}
+
 export class EventChecker {
-  private readonly validators: Map<string, TypeCheck<TSchema>> | undefined
+  private readonly wires: Map<string, EventWire> | undefined
 
   constructor (schemas: SseEventSchemas | undefined) {
     if (schemas === undefined) return
-    this.validators = new Map()
+    this.wires = new Map()
     for (const name of Object.keys(schemas)) {
+      const schema = schemas[name] as TSchema
+      let validator: TypeCheck<TSchema>
       try {
-        this.validators.set(name, TypeCompiler.Compile(schemas[name] as TSchema))
+        validator = TypeCompiler.Compile(schema)
       } catch (err) {
         throw new FST_SSE_INVALID_OPTION(`events.${name}`, `cannot be compiled by TypeBox (${(err as Error).message}): Type.Unsafe and custom kinds need TypeRegistry.Set(kind, check); a string enum is Type.Union([Type.Literal('a'), ...])`)
       }
-      refuseNonJsonKinds(`events.${name}`, schemas[name] as TSchema)
+      refuseNonJsonKinds(`events.${name}`, schema)
+      this.wires.set(name, { project: compileProjection(schema), validator })
     }
   }
 
@@ -57,14 +67,20 @@ export class EventChecker {
     if (event === RESET_EVENT) {
       throw new FST_SSE_INVALID_FIELD(`the event name "${RESET_EVENT}" is reserved: the hub sends it when a client cannot resume`)
     }
-    if (this.validators !== undefined) {
-      const validator = this.validators.get(event)
-      if (validator === undefined) {
-        throw new FST_SSE_UNKNOWN_EVENT(event, [...this.validators.keys()].join(', '))
+    if (this.wires !== undefined) {
+      const wire = this.wires.get(event)
+      if (wire === undefined) {
+        throw new FST_SSE_UNKNOWN_EVENT(event, [...this.wires.keys()].join(', '))
       }
-      if (!validator.Check(data)) {
+      // The check runs on what JSON.stringify will write: declared properties only, toJSON() applied.
+      try {
+        data = wire.project(data)
+      } catch (err) {
+        throw new FST_SSE_INVALID_DATA(event, `not JSON-serialisable (${(err as Error).message})`)
+      }
+      if (!wire.validator.Check(data)) {
         // Built only after a failed check: the hot path never pays for error details.
-        const error = validator.Errors(data).First() as ValueError
+        const error = wire.validator.Errors(data).First() as ValueError
         throw new FST_SSE_INVALID_DATA(event, `${error.path === '' ? '/' : error.path}: ${error.message}`)
       }
     }

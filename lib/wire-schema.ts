@@ -1,5 +1,5 @@
 // What an event's schema says about its JSON, read once at registration: the kinds JSON cannot
-// carry are refused, with what to use instead.
+// carry (refused, with what to use instead) and the schemas a `$ref` points to.
 import { Kind, type TSchema } from '@sinclair/typebox'
 import { FST_SSE_INVALID_OPTION } from './errors'
 
@@ -25,6 +25,15 @@ export function refuseNonJsonKinds (option: string, schema: TSchema): void {
       throw new FST_SSE_INVALID_OPTION(option, `declares Type.${node[Kind]}() at ${path === '' ? '/' : path}, which JSON cannot carry: ${instead}`)
     }
   }
+}
+
+/** Every schema in `schema` with an `$id`, by id: what `Type.Recursive` and `Type.Module` refer to. */
+export function schemaIds (schema: TSchema): Map<string, TSchema> {
+  const ids = new Map<string, TSchema>()
+  for (const [, node] of walk(schema, '')) {
+    if (typeof node.$id === 'string') ids.set(node.$id, node)
+  }
+  return ids
 }
 
 /**
