@@ -16,6 +16,7 @@ import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeReport } from './report.mjs'
+import { gitCommit } from './common/git-commit.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const ROOT = dirname(BENCH)
@@ -172,12 +173,6 @@ async function startRedis () {
   return { skip: 'redis-server did not answer: the Redis store contender is skipped' }
 }
 
-function gitCommit () {
-  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
-  return { head, libDirty: dirty !== '' }
-}
-
 function versionOf (name) {
   try {
     return JSON.parse(readFileSync(join(BENCH, 'node_modules', name, 'package.json'), 'utf8')).version
@@ -229,7 +224,7 @@ async function main () {
 
   const started = new Date()
   // The commit and lib/ state the dist/ being measured was built from (npm run bench builds first).
-  const commit = gitCommit()
+  const commit = gitCommit(ROOT)
   const loadBefore = loadavg()
   console.log(`fastify-sse-hub bench: ${cells.length} cell(s) x ${reps} rep(s) x ${contenders.length} contender(s); load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`)
   if (loadBefore[0] > 1.5) console.log(`note: the machine is busy (load average ${loadBefore[0].toFixed(2)} on ${cpus().length} cores): expect noisy figures`)
