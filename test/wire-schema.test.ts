@@ -36,7 +36,7 @@ async function withClient (t: Test) {
   return { ...ctx, client, stream: streams[0] }
 }
 
-/** Publishes each message, then the data of every event the client received, as written. */
+/** Publishes each message; returns the data of every event the client received, as written. */
 async function published (t: Test, messages: Array<{ event: string, data: unknown }>): Promise<string[]> {
   const { app, client } = await withClient(t)
   for (const message of messages) await app.sse.publish(message as never)
