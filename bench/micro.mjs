@@ -1,11 +1,16 @@
 // Micro-benchmarks of the hot-path pieces, imported from dist/: the wire encoder, the event
-// validator and the ring buffer (and event ids). A plain hrtime loop: each sample times a batch
+// validator (against the check and JSON.stringify it replaced) and the ring buffer (and event ids). A plain hrtime loop: each sample times a batch
 // long enough (≥ 1 ms) for the timer not to matter; the median ns per operation is reported.
 //
 //   node bench/micro.mjs            a table
-//   node bench/micro.mjs --json     one JSON line (what run.mjs reads)
+//   node bench/micro.mjs --json     one JSON line (what run.mjs reads; `node bench/report.mjs
+//                                   --docs --micro=FILE` puts a saved one in the docs)
 //   node bench/micro.mjs --time=500 milliseconds of samples per case (default 400)
 import { createRequire } from 'node:module'
+import { loadavg } from 'node:os'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gitCommit } from './common/git-commit.mjs'
 
 const rootRequire = createRequire(new URL('../package.json', import.meta.url))
 const { encodeEvent, encodeComment } = rootRequire('./dist/protocol/encode.js')
@@ -13,6 +18,7 @@ const { EventChecker } = rootRequire('./dist/schemas.js')
 const { RingBuffer } = rootRequire('./dist/store/ring-buffer.js')
 const { formatEventId, parseEventId } = rootRequire('./dist/protocol/event-id.js')
 const { Type } = rootRequire('@sinclair/typebox')
+const { TypeCompiler } = rootRequire('@sinclair/typebox/compiler')
 
 const json = process.argv.includes('--json')
 const timeArg = process.argv.find((arg) => arg.startsWith('--time='))
@@ -73,7 +79,8 @@ for (const size of [64, 256, 1024]) {
 }
 add('encoder', 'encodeComment', () => consume(encodeComment('keep-alive')))
 
-// Validator: compiled TypeBox check + JSON.stringify, once per publish.
+// Validator: the projection to what the schema declares, its compiled TypeBox check and
+// JSON.stringify, once per publish.
 {
   const schema = Type.Object({ s: Type.Integer({ minimum: 0 }), t: Type.String(), p: Type.String() })
   const typed = new EventChecker({ tick: schema })
@@ -91,6 +98,34 @@ add('encoder', 'encodeComment', () => consume(encodeComment('keep-alive')))
   const order = { id: 'o-1', items: Array.from({ length: 5 }, (_, k) => ({ sku: `sku-${k}`, qty: k + 1 })), total: 42.5 }
   add('validator', 'serialize, nested object with 5-item array', () => consume(nested.serialize('order', order)))
   const bad = { s: -1, t: 'x', p: '' }
+  // Issue 14: serialize projects the data to what its schema declares, checks that and stringifies
+  // it; before, it checked the data and stringified all of it (the second line of each pair).
+  const small = Type.Object({ id: Type.String(), count: Type.Integer({ minimum: 0 }), ok: Type.Boolean() })
+  const medium = Type.Object({
+    order: Type.String(),
+    customer: Type.Object({ name: Type.String(), email: Type.String(), tier: Type.Union([Type.Literal('free'), Type.Literal('pro')]) }),
+    items: Type.Array(Type.Object({ sku: Type.String(), qty: Type.Integer({ minimum: 1 }), price: Type.Number() })),
+    total: Type.Number()
+  })
+  const wire = new EventChecker({ small, medium })
+  const samples = {
+    small: { id: 'evt-1234', count: 42, ok: true },
+    medium: {
+      order: 'o-1',
+      customer: { name: 'Ada', email: 'ada@example.com', tier: 'pro' },
+      items: Array.from({ length: 20 }, (_, k) => ({ sku: `sku-${k}`, qty: k + 1, price: 9.5 + k })),
+      total: 1234.5
+    }
+  }
+  for (const [event, label] of [['small', 'small (3 fields)'], ['medium', 'medium (nested, 20 items)']]) {
+    const check = TypeCompiler.Compile(event === 'small' ? small : medium)
+    const data = samples[event]
+    add('validator', `serialize, ${label}`, () => consume(wire.serialize(event, data)))
+    add('validator', `check + JSON.stringify, ${label}`, () => {
+      if (!check.Check(data)) throw new Error('invalid sample')
+      consume(JSON.stringify(data))
+    })
+  }
   add('validator', 'serialize, failing check (error built)', () => {
     try {
       typed.serialize('tick', bad)
@@ -131,4 +166,7 @@ for (const { group, name, fn } of cases) {
   results.push(result)
   if (!json) console.log(`${group.padEnd(12)} ${name.padEnd(52)} ${result.nsPerOp.toFixed(1).padStart(9)} ns/op  ${Math.round(result.opsPerSec).toLocaleString('en-US').padStart(14)} ops/s  ±${result.rme.toFixed(1)}%`)
 }
-if (json) console.log(JSON.stringify({ timeMs: TIME_MS, node: process.version, results, sink }))
+if (json) {
+  const root = dirname(dirname(fileURLToPath(import.meta.url)))
+  console.log(JSON.stringify({ timeMs: TIME_MS, node: process.version, commit: gitCommit(root), date: new Date().toISOString(), loadAfter: loadavg(), results, sink }))
+}

@@ -335,6 +335,13 @@ function failureLines (cells) {
   return lines
 }
 
+/** How the micro-benchmarks ran: with the fan-out run, or on their own later (`--micro=FILE`). */
+function microRun (results) {
+  const { commit, date, loadAfter } = results.micro
+  if (commit === undefined || commit.head === results.commit.head) return results.machine.pinned ? 'pinned to one core' : 'unpinned'
+  return `run on their own at commit \`${commit.head}\`${commit.libDirty ? ' (with uncommitted changes in `lib/`)' : ''} on ${date.slice(0, 16).replace('T', ' ')} UTC (load average ${loadAfter.map((l) => l.toFixed(2)).join(' / ')} at the end), after the fan-out figures above`
+}
+
 function microTable (micro) {
   const lines = ['| piece | case | ops/s | ns/op | ± % |', '| --- | --- | ---: | ---: | ---: |']
   for (const r of micro.results) lines.push(`| ${r.group} | ${r.name} | ${fmt(r.opsPerSec)} | ${fmt(r.nsPerOp, 1)} | ${fmt(r.rme, 1)} |`)
@@ -475,7 +482,7 @@ function markdown (results, cells, goals) {
   if (failures.length > 0) lines.push('### Failed runs (not counted)', '', ...failures, '')
   if (results.notes.length > 0) lines.push('### Notes', '', ...results.notes.map((note) => `- ${note}`), '')
   if (results.micro) {
-    lines.push('## Micro-benchmarks', '', `\`node bench/micro.mjs\`: a plain hrtime loop timing batches of ≥ 1 ms, median ns per operation, imported from \`dist/\`, ${results.machine.pinned ? 'pinned to one core' : 'unpinned'}, ${results.micro.timeMs} ms of samples per case. \`encodeEvent\` alone returns a rope (string concatenation is lazy in V8); the \`Buffer.from\` line is what the hub pays per event:`, '', ...microTable(results.micro), '')
+    lines.push('## Micro-benchmarks', '', `\`node bench/micro.mjs\`: a plain hrtime loop timing batches of ≥ 1 ms, median ns per operation, imported from \`dist/\`, ${microRun(results)}, ${results.micro.timeMs} ms of samples per case. \`encodeEvent\` alone returns a rope (string concatenation is lazy in V8); the \`Buffer.from\` line is what the hub pays per event:`, '', ...microTable(results.micro), '')
   }
   const method = join(BENCH, 'notes', 'method.md')
   if (existsSync(method)) lines.push(readFileSync(method, 'utf8').trim(), '')
@@ -531,9 +538,15 @@ export function writeReport (results, { docs, root }) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  // node bench/report.mjs [results.json] [--docs]: the summary again; --docs rewrites docs/benchmarks.*
+  // node bench/report.mjs [results.json] [--docs] [--micro=FILE]: the summary again; --docs rewrites
+  // docs/benchmarks.*; --micro puts a saved `node bench/micro.mjs --json` line in the results file.
   const file = process.argv.slice(2).find((arg) => !arg.startsWith('--')) ?? join(BENCH, 'results', 'latest.json')
   const results = JSON.parse(readFileSync(file, 'utf8'))
+  const micro = process.argv.find((arg) => arg.startsWith('--micro='))
+  if (micro !== undefined) {
+    results.micro = JSON.parse(readFileSync(micro.slice(8), 'utf8').trim().split('\n').pop())
+    writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
+  }
   const { summary: text, wrote } = writeReport(results, { docs: process.argv.includes('--docs'), root: dirname(BENCH) })
   console.log(text)
   if (wrote.length > 0) console.log(wrote.join(', '))

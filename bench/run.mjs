@@ -18,6 +18,7 @@ import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeReport } from './report.mjs'
+import { gitCommit } from './common/git-commit.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const ROOT = dirname(BENCH)
@@ -197,12 +198,6 @@ async function startRedis () {
   return { skip: 'redis-server did not answer: the Redis store contender is skipped' }
 }
 
-function gitCommit (root = ROOT) {
-  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim()
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: root, encoding: 'utf8' }).stdout.trim()
-  return { head, libDirty: dirty !== '' }
-}
-
 /**
  * The cells just run, put into earlier results: each carries where and when it ran (`run`), and
  * replaces its earlier runs; every other cell, the header and the micro-benchmarks stay.
@@ -284,7 +279,7 @@ async function main () {
 
   const started = new Date()
   // The commit and lib/ state the dist/ being measured was built from (npm run bench builds first).
-  const commit = gitCommit()
+  const commit = gitCommit(ROOT)
   const loadBefore = loadavg()
   const running = contenders.filter((c) => cells.some((cell) => cell.only === undefined || cell.only.includes(c.id)))
   console.log(`fastify-sse-hub bench: ${cells.length} cell(s) x ${reps} rep(s) x ${running.length} contender(s); load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`)

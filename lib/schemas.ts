@@ -4,6 +4,8 @@ import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_FIELD, FST_SSE_INVALID_OPTION, FST_SSE_UNKNOWN_EVENT } from './errors'
 import { describe, isWellFormed } from './checks'
 import { hasLineBreakOrNul, RESET_EVENT } from './protocol/encode'
+import { compileProjection, type Projection } from './wire-projection'
+import { refuseNonJsonKinds } from './wire-schema'
 
 /**
  * Event name -> TypeBox schema. Matched by shape (every TypeBox schema type carries `static`),
@@ -34,35 +36,45 @@ export function rejectUnknownKeys (what: string, value: object, known: readonly 
   }
 }
 
+/** What an event's data goes through: its JSON form is built, then checked. */
+interface EventWire {
+  project: Projection
+  validator: TypeCheck<TSchema>
+}
+
 export class EventChecker {
-  private readonly validators: Map<string, TypeCheck<TSchema>> | undefined
+  private readonly wires: Map<string, EventWire> | undefined
 
   constructor (schemas: SseEventSchemas | undefined) {
     if (schemas === undefined) return
-    this.validators = new Map()
+    this.wires = new Map()
     for (const name of Object.keys(schemas)) {
+      const schema = schemas[name] as TSchema
+      let validator: TypeCheck<TSchema>
       try {
-        this.validators.set(name, TypeCompiler.Compile(schemas[name] as TSchema))
+        validator = TypeCompiler.Compile(schema)
       } catch (err) {
         throw new FST_SSE_INVALID_OPTION(`events.${name}`, `cannot be compiled by TypeBox (${(err as Error).message}): Type.Unsafe and custom kinds need TypeRegistry.Set(kind, check); a string enum is Type.Union([Type.Literal('a'), ...])`)
       }
+      refuseNonJsonKinds(`events.${name}`, schema)
+      this.wires.set(name, { project: compileProjection(schema), validator })
     }
   }
 
   /** Checks name and payload and returns the payload's JSON text, or throws a coded error. */
   serialize (event: unknown, data: unknown): string {
     checkField('event name', event)
-    if (event === RESET_EVENT) {
-      throw new FST_SSE_INVALID_FIELD(`the event name "${RESET_EVENT}" is reserved: the hub sends it when a client cannot resume`)
-    }
-    if (this.validators !== undefined) {
-      const validator = this.validators.get(event)
-      if (validator === undefined) {
-        throw new FST_SSE_UNKNOWN_EVENT(event, [...this.validators.keys()].join(', '))
+    const wire = this.wireOf(event)
+    if (wire !== undefined) {
+      // The check runs on what JSON.stringify will write: declared properties only, toJSON() applied.
+      try {
+        data = wire.project(data)
+      } catch (err) {
+        throw new FST_SSE_INVALID_DATA(event, `not JSON-serialisable (${(err as Error).message})`)
       }
-      if (!validator.Check(data)) {
+      if (!wire.validator.Check(data)) {
         // Built only after a failed check: the hot path never pays for error details.
-        const error = validator.Errors(data).First() as ValueError
+        const error = wire.validator.Errors(data).First() as ValueError
         throw new FST_SSE_INVALID_DATA(event, `${error.path === '' ? '/' : error.path}: ${error.message}`)
       }
     }
@@ -80,18 +92,24 @@ export class EventChecker {
   checkText (event: unknown, text: unknown): string {
     checkField('event name', event)
     if (typeof text !== 'string') throw new FST_SSE_INVALID_FIELD(`\`text\` must be a string (written verbatim), got ${describe(text)}; use \`data\` for JSON`)
-    if (event === RESET_EVENT) {
-      throw new FST_SSE_INVALID_FIELD(`the event name "${RESET_EVENT}" is reserved: the hub sends it when a client cannot resume`)
-    }
-    const validator = this.validators?.get(event)
-    if (this.validators !== undefined && validator === undefined) {
-      throw new FST_SSE_UNKNOWN_EVENT(event, [...this.validators.keys()].join(', '))
-    }
-    if (validator !== undefined && !validator.Check(text)) {
-      const error = validator.Errors(text).First() as ValueError
-      const shown = text as string
+    const wire = this.wireOf(event)
+    // Check() is a type guard: a string that fails it would be `never` below.
+    const shown: string = text
+    if (wire !== undefined && !wire.validator.Check(text)) {
+      const error = wire.validator.Errors(text).First() as ValueError
       throw new FST_SSE_INVALID_DATA(event, `text ${JSON.stringify(shown.length > 40 ? shown.slice(0, 40) + '…' : shown)} is not a string value of its schema (${error.message}); use \`data\` for JSON`)
     }
     return text
+  }
+
+  /** The event's schema, after the checks of its name; `undefined` when no events are declared. */
+  private wireOf (event: string): EventWire | undefined {
+    if (event === RESET_EVENT) {
+      throw new FST_SSE_INVALID_FIELD(`the event name "${RESET_EVENT}" is reserved: the hub sends it when a client cannot resume`)
+    }
+    if (this.wires === undefined) return undefined
+    const wire = this.wires.get(event)
+    if (wire === undefined) throw new FST_SSE_UNKNOWN_EVENT(event, [...this.wires.keys()].join(', '))
+    return wire
   }
 }
