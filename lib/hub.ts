@@ -66,7 +66,8 @@ export class Hub implements OpenerHost {
       lost: () => {
         // A new history numbers from 1 again: no position of the old one covers anything now.
         this.deliveredSeq = 0
-        for (const stream of this.streams) stream.end('server')
+        // Private streams never relied on the store.
+        for (const stream of this.streams) if (stream.topics.length > 0) stream.end('server')
       }
     })
     // Two ticks per period, and a comment to each stream quiet for two ticks: none stays silent
@@ -162,10 +163,11 @@ export class Hub implements OpenerHost {
    */
   storeUnavailable (stream: LiveStream, err: unknown): void {
     this.log.warn({ err }, 'fastify-sse-hub: the store cannot serve a new stream; ended it so the client retries')
-    if (stream.ended) return
-    this.opener.openWithRetry(stream)
-    stream.finishReplay([], 0)
     process.nextTick(() => stream.end('server'))
+  }
+
+  openWithoutStart (stream: LiveStream): void {
+    this.opener.openWithRetry(stream)
   }
 
   /**

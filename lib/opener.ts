@@ -130,8 +130,9 @@ export class StreamOpener {
     const finished = plan.finished?.length ?? 0
     const done = stream.topics.length > 0 && finished === stream.topics.length
     // Every topic finished and nothing owed: 204, so EventSource stops reconnecting for good.
+    // Like every end at opening, after the handler's synchronous part (what it sends is dropped).
     if (done && frames.length === 0) {
-      stream.noContent()
+      process.nextTick(() => { if (!stream.ended) stream.noContent() })
       return
     }
     if (frames.length === 0 && primeId !== undefined) {
@@ -142,7 +143,7 @@ export class StreamOpener {
     }
     stream.topicsFinished(finished)
     stream.finishReplay(frames, after)
-    if (done) stream.end('server')
+    if (done) process.nextTick(() => stream.end('server'))
   }
 
   /** HEAD: 204 where GET would get it, else the headers; no body either way. */
@@ -156,7 +157,7 @@ export class StreamOpener {
     const answer = (plan: SseReplay): void => {
       if (stream.ended) return
       const owed = plan.reset !== undefined || plan.events.length > 0
-      if (!owed && plan.finished?.length === stream.topics.length) stream.noContent()
+      if (!owed && plan.finished?.length === stream.topics.length) process.nextTick(() => { if (!stream.ended) stream.noContent() })
       else {
         this.openWithRetry(stream)
         end()

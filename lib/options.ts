@@ -34,7 +34,7 @@ export interface SseResolvedOptions {
 }
 
 export const MAX_HISTORY = 16_777_216
-const STORE_METHODS = ['open', 'append', 'newestId', 'replay', 'close'] as const
+const STORE_METHODS = ['open', 'append', 'newestId', 'replay', 'disconnect', 'close'] as const
 // Fastify's own register options reach the plugin too.
 const FASTIFY_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
 const KNOWN_KEYS = new Set(['events', 'history', 'heartbeat', 'retry', 'maxBufferedBytes', 'store'])

@@ -15,7 +15,7 @@ type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>
 export async function sendAll (stream: LiveStream, source: unknown, options: unknown): Promise<void> {
   const { highWaterMark, close } = checkOptions(options)
   const iterator = iteratorOf(source)
-  /** Our newest write: it resolves once the client's socket took it. */
+  /** Our newest write, until the client's socket took it. */
   let flushed: Promise<void> | undefined
   let busy = false
   /** Bytes written since this loop last let the event loop run. */
@@ -24,9 +24,9 @@ export async function sendAll (stream: LiveStream, source: unknown, options: unk
     for (;;) {
       if (stream.ended) break
       if (stream.starting || stream.backlogBytes > highWaterMark) {
-        // A backlog of others' writes (publishes) need not emit 'drain': looked at again shortly.
-        await stream.progress(flushed, RECHECK_MS)
-        flushed = undefined
+        // Our own write still waiting is the signal to wait for; a backlog of others' writes
+        // (publishes) alone need not emit 'drain', so it is looked at again shortly.
+        await stream.progress(flushed, flushed === undefined ? RECHECK_MS : undefined)
         continue
       }
       busy = true
@@ -40,7 +40,9 @@ export async function sendAll (stream: LiveStream, source: unknown, options: unk
       }
       // Checked like send(); a message that fails stops the source below, writing nothing of it.
       const frame = stream.frameOf(step.value, 'sendAll()')
-      flushed = new Promise((resolve) => stream.writeFromSource(frame, resolve))
+      const written: Promise<void> = new Promise((resolve) => stream.writeFromSource(frame, resolve))
+      flushed = written
+      written.then(() => { if (flushed === written) flushed = undefined }, () => {})
       // A client that keeps up takes every write at once, and a ready source never waits: let
       // the rest of the app run after each highWaterMark's worth.
       sinceYield += frame.length

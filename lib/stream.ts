@@ -29,6 +29,8 @@ export interface StreamOwner {
   flush (then?: () => void): void
   /** Runs `callback` now, or after the fan-out in progress. */
   afterFanOut (callback: () => void): void
+  /** Sends the headers (and `retry:`) of a stream that ends before it started. */
+  openWithoutStart (stream: LiveStream): void
   detach (stream: LiveStream, reason: SseCloseReason): void
 }
 
@@ -58,6 +60,11 @@ export class LiveStream implements SseStream {
   queue: QueuedWrite[] | null = null
   /** Bytes waiting in `queue`: the client's backlog while its replay is read. */
   private queuedBytes = 0
+  /**
+   * Bytes of flow-controlled writes (sendAll's messages, a replay or backfill) not yet taken by
+   * the socket: paced by their writer or by the client, they never count against it as slow.
+   */
+  private pacedBytes = 0
   /** The owner's turn of the last write (or queued write), and the bytes of it: they cannot have drained. */
   private turn = -1
   private turnBytes = 0
@@ -157,11 +164,19 @@ export class LiveStream implements SseStream {
       // The flush of events published before it may have dropped this client as slow.
       /* c8 ignore next */
       if (this.reason !== undefined) return
-      this.owner.markTurn()
-      this.bytesOfThisTurn()
-      ;(this.res as ServerResponse).write(frame, flushed)
-      this.turnBytes += Buffer.byteLength(frame)
-      this.quietTicks = 0
+      this.writePaced(frame, flushed)
+    })
+  }
+
+  /** A write that never counts against the client as slow until the socket took it. */
+  private writePaced (chunk: string | Buffer, flushed?: () => void): void {
+    const bytes = byteLength(chunk)
+    this.pacedBytes += bytes
+    this.owner.markTurn()
+    this.quietTicks = 0
+    ;(this.res as ServerResponse).write(chunk, () => {
+      this.pacedBytes -= bytes
+      flushed?.()
     })
   }
 
@@ -179,7 +194,7 @@ export class LiveStream implements SseStream {
    * Resolves once the stream started or ended, the client's socket drained, `also` settled, or
    * after `ms`: what sendAll() waits for before it looks at the backlog again.
    */
-  progress (also: Promise<void> | undefined, ms: number): Promise<void> {
+  progress (also: Promise<void> | undefined, ms: number | undefined): Promise<void> {
     return new Promise((resolve) => {
       const emitter = this.backlog as unknown as EventEmitter
       const wake = (): void => {
@@ -188,7 +203,7 @@ export class LiveStream implements SseStream {
         this.progressWaiters.delete(wake)
         resolve()
       }
-      const timer = setTimeout(wake, ms)
+      const timer = ms === undefined ? undefined : setTimeout(wake, ms)
       emitter.on('drain', wake)
       this.progressWaiters.add(wake)
       also?.then(wake, wake)
@@ -333,7 +348,7 @@ export class LiveStream implements SseStream {
     // What was queued in this turn is counted again as it is written now.
     this.turnBytes = 0
     this.skipUpTo = after
-    if (frames.length > 0) this.write(frames.length === 1 ? frames[0] : Buffer.concat(frames))
+    if (frames.length > 0) this.writePaced(frames.length === 1 ? frames[0] : Buffer.concat(frames))
     for (const item of waiting) {
       if (item.event === undefined) this.write(item.frame)
       else this.deliver(item.event, item.frame)
@@ -350,6 +365,15 @@ export class LiveStream implements SseStream {
     // client stalled and drop it: hence the check after it).
     if (reason !== 'slow' && this.reason === undefined) this.owner.flush()
     if (this.reason !== undefined) return
+    // Ended before it started: still an event stream (a bare 200 would make EventSource give up
+    // for good), with what its handler sent; the live events it held are not its to send.
+    if (this.head !== undefined && reason !== 'slow') {
+      const own = (this.queue ?? []).filter((item) => item.event === undefined)
+      this.queue = null
+      this.owner.openWithoutStart(this)
+      for (const item of own) this.write(item.frame)
+      if (this.reason !== undefined) return
+    }
     const stale = this.backlog.writableLength - this.bytesOfThisTurn()
     this.finish(reason)
     // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
@@ -408,7 +432,7 @@ export class LiveStream implements SseStream {
     // The client's backlog: what is still unsent, or waiting behind its replay. Bytes of this
     // turn had no chance to drain, so a large burst or replay never counts against a client
     // that keeps up.
-    const unsent = this.queue === null ? this.backlog.writableLength : this.queuedBytes
+    const unsent = this.queue === null ? this.backlog.writableLength - this.pacedBytes : this.queuedBytes
     if (unsent - this.bytesOfThisTurn() <= this.owner.maxBufferedBytes) return false
     this.end('slow')
     return true

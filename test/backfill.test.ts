@@ -95,3 +95,20 @@ test('with a Last-Event-ID the exact replay applies instead of the backfill', as
   await client.eventCount(1)
   t.same(client.events.map((e) => e.data), ['2'])
 })
+
+test('a backfill larger than maxBufferedBytes does not get a client dropped as slow at the next publish', async (t) => {
+  let stream: import('../lib/index').SseStream | undefined
+  const { app, port } = await listen(t, { maxBufferedBytes: 64 * 1024, history: 2000 }, (app) => {
+    app.get('/events', (_request, reply) => { stream = reply.sse({ topics: ['answer:1'], backfill: 'all' }) })
+  })
+  const payload = 'p'.repeat(2000)
+  for (let i = 0; i < 1000; i++) await app.sse.publish({ event: 'e', text: `${i}:${payload}`, topic: 'answer:1' })
+  const client = new RawSseClient(port, '/events', {}, { read: false })
+  t.teardown(() => client.close())
+  await new Promise((resolve) => setTimeout(resolve, 100)) // the backfill (2 MB) sits in the server's buffers
+  await app.sse.publish({ event: 'e', text: 'live', topic: 'answer:1' })
+  t.equal(stream!.signal.aborted, false, 'its backfill is paced by the client, not counted as its backlog')
+  client.socket.resume()
+  await client.eventCount(1001, 10_000)
+  t.equal(client.events.at(-1)?.data, 'live')
+})

@@ -259,3 +259,21 @@ test('a source whose return() throws is still stopped quietly', async (t) => {
   t.equal(await done, undefined)
   t.equal(await stream!.closed, 'client')
 })
+
+test('sendAll\'s own backlog never gets its client dropped as slow, heartbeats or not', async (t) => {
+  let stream: SseStream | undefined
+  const { app, port } = await listen(t, { maxBufferedBytes: 16 * 1024, heartbeat: 20 }, (app) => {
+    app.get('/answer', (_request, reply) => {
+      stream = reply.sse({ topics: [] })
+      stream.sendAll((function * () { for (let i = 0; ; i++) yield { event: 'chunk', text: `${i}:${'z'.repeat(1024)}` } })(), { highWaterMark: 64 * 1024 })
+    })
+  })
+  const client = new RawSseClient(port, '/answer', {}, { read: false })
+  t.teardown(() => client.close())
+  // Stalled for many heartbeat periods, with up to highWaterMark (4× maxBufferedBytes) of its own.
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.equal(stream!.signal.aborted, false)
+  t.equal(app.sse.stats().dropped, 0)
+  client.socket.resume()
+  await client.eventCount(200)
+})

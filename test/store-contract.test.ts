@@ -13,6 +13,8 @@ class ControlledStore implements SseStore {
   holdDeliveries = false
   held: SseStoredEvent[] = []
   replayGate: Promise<void> | undefined
+  /** Fails the replays held by holdReplays(). */
+  failHeld: (err: Error) => void = () => {}
   /** Resolves once a replay was asked for while replays are held. */
   replayAsked: Promise<void> = Promise.resolve()
   private asked = (): void => {}
@@ -57,7 +59,10 @@ class ControlledStore implements SseStore {
   /** Replays answer only once the returned function is called. */
   holdReplays (): () => void {
     let open = () => {}
-    this.replayGate = new Promise((resolve) => { open = resolve })
+    this.replayGate = new Promise((resolve, reject) => {
+      open = resolve
+      this.failHeld = reject
+    })
     this.replayAsked = new Promise((resolve) => { this.asked = resolve })
     return open
   }
@@ -250,17 +255,51 @@ test('a client that leaves during a slow replay is never written to', async (t) 
   t.equal(app.sse.stats().connections, 0)
 })
 
-test('a store that lost events ends every stream, so each reconnects and replays or resets', async (t) => {
+test('a store that lost events ends every stream on a topic, so each reconnects and replays or resets; private streams go on', async (t) => {
   const store = new ControlledStore()
-  const { app, port } = await listen(t, { store })
+  const { app, port } = await listen(t, { store }, (app) => {
+    app.get('/events', (_request, reply) => reply.sse())
+    app.get('/private', (_request, reply) => { reply.sse({ topics: [] }).send({ event: 'hello', data: 1 }) })
+  })
   const a = client(t, port)
   const b = client(t, port)
+  const own = new RawSseClient(port, '/private')
+  t.teardown(() => own.close())
   await a.until(() => a.items.length > 0, 'a open')
   await b.until(() => b.items.length > 0, 'b open')
+  await own.eventCount(1)
   store.loseEvents()
   await a.until(() => a.ended, 'a ended')
   await b.until(() => b.ended, 'b ended')
-  t.equal(app.sse.stats().connections, 0)
+  t.equal(own.ended, false, 'a private stream never relied on the store')
+  t.equal(app.sse.stats().connections, 1)
+})
+
+test('a stream that ends before it started is still an event stream, with its handler\'s sends and none of the live events it held', async (t) => {
+  const store = new ControlledStore()
+  const streams: SseStream[] = []
+  const { app, port } = await listen(t, { store, retry: 700 }, (app) => {
+    app.get('/events', (_request, reply) => {
+      reply.header('access-control-allow-origin', '*')
+      const stream = reply.sse()
+      stream.send({ event: 'hello', data: 'from the handler' })
+      streams.push(stream)
+    })
+  })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  for (const how of ['close', 'store fails'] as const) {
+    store.holdReplays()
+    const c = client(t, port, { 'Last-Event-ID': one.id })
+    await store.replayAsked
+    await app.sse.publish({ event: 'e', data: 'held live event' })
+    if (how === 'close') streams.at(-1)!.close()
+    else store.failHeld(new Error('store down'))
+    await c.responseEnd()
+    t.equal(c.response?.status, 200, how)
+    t.equal(c.response?.headers['content-type'], 'text/event-stream; charset=utf-8', `${how}: an event stream, so EventSource retries`)
+    t.equal(c.response?.headers['access-control-allow-origin'], '*')
+    t.equal(c.body, 'retry: 700\n\nevent: hello\ndata: "from the handler"\n\n', `${how}: retry and the handler's send; not the live event, which would move the client past what it missed`)
+  }
 })
 
 test('a store of one\'s own, written with the exported helpers, replays and resets like the built-in one', async (t) => {

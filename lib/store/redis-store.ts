@@ -168,7 +168,8 @@ export class RedisStore implements SseStore {
     let epoch: string
     let newest: number
     const histories: SseTopicHistory[] = []
-    const finished: string[] = []
+    /** The seq of each topic's final event, 0 when it is not finished. */
+    const finals: number[] = []
     if ('lastEventId' in from) {
       const lastEventId = from.lastEventId
       const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
@@ -178,7 +179,7 @@ export class RedisStore implements SseStore {
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
         histories.push({ events: this.eventsOf(epoch, topics[i], found[3 + 3 * i] as StreamEntry[]), droppedUpTo: found[2 + 3 * i] as number })
-        if ((found[4 + 3 * i] as number) > 0) finished.push(topics[i])
+        finals.push(found[4 + 3 * i] as number)
       }
     } else {
       const found = await this.run(BACKFILL_SCRIPT, [...streams, ...marks], [from.backfill === Infinity ? -1 : from.backfill], 'read the backfill from Redis') as unknown[]
@@ -186,7 +187,7 @@ export class RedisStore implements SseStore {
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
         histories.push({ events: this.eventsOf(epoch, topics[i], found[2 + 2 * i] as StreamEntry[]), droppedUpTo: 0 })
-        if ((found[3 + 2 * i] as number) > 0) finished.push(topics[i])
+        finals.push(found[3 + 2 * i] as number)
       }
     }
     this.saw(epoch, newest)
@@ -196,6 +197,10 @@ export class RedisStore implements SseStore {
       // position means nothing in it, and the hub ends every stream when it learns of it.
       /* c8 ignore next */
       : planBackfill(from.backfill, epoch === this.epoch ? position : 0, histories)
+    // Finished as of where the stream starts: a final event Redis holds but this instance has not
+    // delivered yet reaches the stream live, and ends that topic then.
+    const covered = plan.events.length === 0 ? plan.after : Math.max(plan.after, plan.events[plan.events.length - 1].seq)
+    const finished = topics.filter((_, i) => finals[i] > 0 && finals[i] <= covered)
     return finished.length === 0 ? plan : { ...plan, finished }
   }
 
