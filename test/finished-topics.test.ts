@@ -156,3 +156,45 @@ test('redis: a topic finished on one instance is finished on the other, and its 
     t.equal((await fetch(`${instance.url}/events`, { headers: { 'last-event-id': final.id } })).status, 204)
   }
 })
+
+test('redis: a final event Redis holds but this instance has not delivered yet ends only its own topic, when it arrives', { skip: stores[1].skip }, async (t) => {
+  const { Redis } = await import('ioredis')
+  const { REDIS_URL, eventually } = await import('./helpers/redis')
+  const { redisStore } = await import('../lib/redis')
+  const client = new Redis(REDIS_URL)
+  t.teardown(() => client.disconnect())
+  // The reader's deliveries wait at a gate while it is closed: a lag that exists between instances anyway.
+  let gate: Promise<void> = Promise.resolve()
+  let openGate = (): void => {}
+  const duplicate = client.duplicate.bind(client)
+  client.duplicate = (options) => {
+    const reader = duplicate(options)
+    const xread = reader.xread.bind(reader) as (...args: unknown[]) => Promise<unknown>
+    ;(reader as unknown as { xread: unknown }).xread = async (...args: unknown[]) => {
+      const reply = await xread(...args)
+      if (reply !== null) await gate
+      return reply
+    }
+    return reader
+  }
+  const streams: SseStream[] = []
+  const keyPrefix = testPrefix(t)
+  const { app, port } = await listen(t, { store: redisStore({ client, keyPrefix }) }, (app) => {
+    app.get('/both', (_request, reply) => { streams.push(reply.sse({ topics: ['a', 'b'] })) })
+  })
+  gate = new Promise((resolve) => { openGate = resolve })
+  const finishing = app.sse.publish({ event: 'done', data: 'a', topic: 'a', last: true })
+  const admin = new Redis(REDIS_URL)
+  t.teardown(() => admin.disconnect())
+  await eventually(async () => { if (await admin.exists(`${keyPrefix}:finished:a`) === 0) throw new Error('not yet') }, 'the final event in Redis')
+  const both = new RawSseClient(port, '/both')
+  t.teardown(() => both.close())
+  await both.until(() => both.parser.lastEventId !== '', 'the priming frame')
+  openGate()
+  await finishing
+  await both.eventCount(1)
+  await app.sse.publish({ event: 'msg', data: 'b1', topic: 'b' })
+  await both.eventCount(2)
+  t.same(both.events.map((e) => e.data), ['"a"', '"b1"'], 'topic b goes on after a finished')
+  t.equal(streams[0].signal.aborted, false)
+})
