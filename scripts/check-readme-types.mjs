@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The README's TypeScript, compiled as a user's project would compile it: every ```ts block of
 // README.md goes into a fresh consumer project (ES module, `module: nodenext`, strict) that
-// installs this package from its `npm pack` tarball, and `tsc --noEmit` runs on it under each
+// installs this package from its `npm pack` tarball, and tsc (noEmit) checks it under each
 // TypeScript version users install (default: 5.9 and 7), each from the npm registry under an
 // alias, so the project's own TypeScript (5.9, which its tools load) is untouched. A program of
 // the package's entry points, from ESM and from CommonJS, is compiled the same way with
@@ -24,8 +24,8 @@
 // Usage: node scripts/check-readme-types.mjs [--typescript ~5.9,^7] [--keep]
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -62,19 +62,25 @@ try {
     mkdirSync(join(dir, p.name), { recursive: true })
     for (const file of p.files) writeFileSync(join(dir, p.name, file.name), file.lines.map((l) => l.text).join('\n') + '\n')
     writeFileSync(join(dir, p.name, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: p.skipLibCheck, types: ['node'] },
+      // composite: a project of the build below, which emits nothing either
+      compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true, composite: true, skipLibCheck: p.skipLibCheck, types: ['node'] },
       files: p.files.map((f) => f.name)
     }, null, 2) + '\n')
   }
+  // One build of all programs per version: each stays its own program, but the declaration
+  // files they share are read once (a third of the time of one tsc per program).
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ files: [], references: programs.map((p) => ({ path: p.name })) }, null, 2) + '\n')
   for (const { alias } of typescripts) {
     const tsc = join(dir, 'node_modules', alias, 'bin', 'tsc')
     const version = run(process.execPath, [tsc, '--version'], dir).trim().replace(/^Version /, '')
     const t0 = Date.now()
-    const results = await pool(programs, availableParallelism(), (p) => compile(tsc, dir, p))
-    const bad = results.filter((r) => r.code !== 0)
-    for (const r of bad) console.log(`\n${r.program.title}: tsc ${version} failed\n${r.output}`)
+    const { code, output } = await build(tsc, dir)
+    const errors = byProgram(output)
+    const bad = programs.filter((p) => errors.has(p))
+    for (const p of bad) console.log(`\n${p.title}: tsc ${version} failed\n${located(errors.get(p), p)}`)
+    if (errors.has(undefined)) console.log(errors.get(undefined).join('\n'))
     console.log(`typescript ${version}: ${programs.length - bad.length} of ${programs.length} programs compile (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
-    if (bad.length > 0) failed = true
+    if (code !== 0 || bad.length > 0) failed = true
   }
 } catch (error) {
   console.error(`check-readme-types: ${error.message.split('\n')[0]}`) // the command's own output came first
@@ -202,15 +208,30 @@ app.get('/events', (_request, reply) => { const stream: SseStream = reply.sse();
   }
 }
 
-/** `tsc --noEmit -p` on one program; errors located at the README lines they come from. */
-async function compile (tsc, dir, p) {
-  const { code, output } = await spawnCollect(process.execPath, [tsc, '-p', join(p.name, 'tsconfig.json'), '--pretty', 'false'], dir)
-  const located = output.replace(/^(\S+?)\((\d+),(\d+)\)/gm, (whole, file, line, column) => {
-    const own = p.files.find((f) => join(p.name, f.name) === file || file.endsWith(`/${p.name}/${f.name}`))
-    const origin = own?.lines[Number(line) - 1]
-    return origin?.from === undefined ? whole : `${origin.from}:${column}${origin.note ?? ''} [${relative(dir, join(dir, file))}(${line},${column})]`
+/** `tsc -b` of every program, from a clean state (no build info left by another version). */
+async function build (tsc, dir) {
+  for (const p of programs) rmSync(join(dir, p.name, 'tsconfig.tsbuildinfo'), { force: true })
+  return spawnCollect(process.execPath, [tsc, '-b', 'tsconfig.json', '--pretty', 'false'], dir)
+}
+
+/** tsc's output lines by the program they are about (an error's indented lines go with it). */
+function byProgram (output) {
+  const errors = new Map()
+  let owner
+  for (const line of output.split('\n')) {
+    if (line.trim() === '') continue
+    if (!line.startsWith(' ')) owner = programs.find((p) => line.startsWith(`${p.name}/`))
+    errors.set(owner, [...(errors.get(owner) ?? []), line])
+  }
+  return errors
+}
+
+/** Program `p`'s errors, located at the README lines they come from. */
+function located (lines, p) {
+  return lines.join('\n').replace(/^(\S+?)\((\d+),(\d+)\)/gm, (whole, file, line, column) => {
+    const origin = p.files.find((f) => file === `${p.name}/${f.name}`)?.lines[Number(line) - 1]
+    return origin?.from === undefined ? whole : `${origin.from}:${column}${origin.note ?? ''} [${file}(${line},${column})]`
   })
-  return { program: p, code, output: located }
 }
 
 /** The tarball `npm pack` makes of the freshly built package, in `dir`. */
@@ -237,18 +258,6 @@ function spawnCollect (command, commandArgs, cwd) {
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, output }))
   })
-}
-
-async function pool (items, size, work) {
-  const results = new Array(items.length)
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await work(items[i])
-    }
-  }))
-  return results
 }
 
 /** GitHub's anchor for a heading. */
