@@ -19,7 +19,7 @@
 //   <!-- types: skip: why -->                    not compiled (say why)
 //
 // `after` names a section by its heading's anchor (as GitHub makes it); that section must hold
-// one ```ts block. Errors are reported at README lines.
+// one ```ts block that is not skipped. Errors are reported at README lines.
 //
 // Usage: node scripts/check-readme-types.mjs [--typescript ~5.9,^7] [--keep]
 import { execFileSync, spawn } from 'node:child_process'
@@ -114,7 +114,7 @@ function readBlocks (text) {
     }
     i = end
   }
-  const bySlug = groupBy(found, (b) => b.slug)
+  const bySlug = groupBy(found.filter((b) => !b.skip), (b) => b.slug) // a skipped block is no base
   for (const b of found) {
     if (b.after === undefined) continue
     const targets = bySlug.get(b.after) ?? []
