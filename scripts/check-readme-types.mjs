@@ -41,8 +41,14 @@ const typescripts = (tsIndex >= 0 ? args[tsIndex + 1] : '~5.9,^7').split(',').ma
   alias: `typescript-${range.replace(/[^0-9.]/g, '')}`
 }))
 
-const blocks = readBlocks(readFileSync(join(root, README), 'utf8'))
-const programs = [...blocks.filter((b) => !b.skip).map(program), entryPoints()]
+let blocks, programs
+try {
+  blocks = readBlocks(readFileSync(join(root, README), 'utf8'))
+  programs = [...blocks.filter((b) => !b.skip).map(program), entryPoints()]
+} catch (error) {
+  console.error(`check-readme-types: ${error.message}`)
+  process.exit(1)
+}
 for (const b of blocks.filter((b) => b.skip)) console.log(`skipped: ${README}:${b.line} (${b.slug}): ${b.skip}`)
 
 const started = Date.now()
