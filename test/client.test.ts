@@ -386,6 +386,7 @@ test('EventSource from globalThis, a relative URL against location, eventSourceI
   const urls: string[] = []
   const Recording = recordingEventSource(urls)
   const global = globalThis as { EventSource?: unknown, location?: unknown }
+  const before = { EventSource: global.EventSource, location: global.location } // a Node line may have its own
   global.EventSource = class extends Recording {
     constructor (url: string | URL, init?: ConstructorParameters<typeof EventSource>[1]) {
       inits.push(init)
@@ -393,7 +394,12 @@ test('EventSource from globalThis, a relative URL against location, eventSourceI
     }
   }
   global.location = { href: `${url}/some/page` }
-  t.teardown(() => { delete global.EventSource; delete global.location })
+  t.teardown(() => {
+    for (const key of ['EventSource', 'location'] as const) {
+      if (before[key] === undefined) delete global[key]
+      else global[key] = before[key]
+    }
+  })
   const recorder = new Recorder()
   const sse = recorder.watch(new SseClient<typeof events>('/events?room=1', { lastEventId: given.id, eventSourceInit: { withCredentials: false } }), ['message'])
   t.teardown(() => sse.close())
@@ -416,6 +422,10 @@ test('a URL object is accepted', async (t) => {
 })
 
 test('no EventSource, or a wrong backoff option, is a TypeError that says what to do', async (t) => {
+  const global = globalThis as { EventSource?: unknown }
+  const own = global.EventSource // none without --experimental-eventsource on Node 20 to 24 (test/node-lines.test.ts)
+  global.EventSource = undefined
+  t.teardown(() => { global.EventSource = own })
   t.throws(() => new SseClient('http://127.0.0.1:9/events'), {
     name: 'TypeError',
     message: /fastify-sse-hub\/client: no EventSource here; pass one as the `EventSource` option/
