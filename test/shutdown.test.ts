@@ -19,7 +19,7 @@ async function start (http2 = false): Promise<{ app: FastifyInstance, port: numb
   return { app, port: (app.server.address() as { port: number }).port, streams }
 }
 
-test('app.close() ends 3,000 open HTTP/1.1 streams in well under a second', async (t) => {
+test('app.close() ends 3,000 open HTTP/1.1 streams promptly', async (t) => {
   const { app, port, streams } = await start()
   const clients = Array.from({ length: 3000 }, () => new RawSseClient(port, '/events'))
   t.teardown(() => { for (const c of clients) c.close() })
@@ -28,7 +28,8 @@ test('app.close() ends 3,000 open HTTP/1.1 streams in well under a second', asyn
   const started = process.hrtime.bigint()
   await app.close()
   const ms = Number(process.hrtime.bigint() - started) / 1e6
-  t.ok(ms < 1000, `closed in ${ms.toFixed(0)} ms`)
+  // About 0.2-0.7 s on an idle machine; the bound only has to catch a hang on a busy CI machine.
+  t.ok(ms < 3000, `closed in ${ms.toFixed(0)} ms`)
   const reasons = await Promise.all(streams.map((s) => s.closed))
   t.ok(reasons.every((r) => r === 'shutdown'), 'every stream ended with reason shutdown')
   await Promise.all(clients.map((c) => c.closed()))
