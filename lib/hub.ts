@@ -24,7 +24,7 @@ export class Hub implements SseHub, StreamOwner {
   private heartbeat: Heartbeat | undefined
   private readonly streams = new Set<LiveStream>()
   private readonly byTopic = new Map<string, Set<LiveStream>>()
-  private readonly sessions = new Http2Sessions()
+  private readonly sessions: Http2Sessions
   /** Frames encoded once per event, shared by every stream and by replays from memory. */
   private readonly frames = new WeakMap<SseStoredEvent, Buffer>()
   /** Events delivered in this turn of the event loop, written together at its end. */
@@ -47,8 +47,10 @@ export class Hub implements SseHub, StreamOwner {
 
   private readonly log: FastifyBaseLogger
 
-  constructor (options: SseResolvedOptions, store: SseStore, log: FastifyBaseLogger) {
+  /** `sessionMemory`: the HTTP/2 server's `maxSessionMemory`, in bytes. */
+  constructor (options: SseResolvedOptions, store: SseStore, log: FastifyBaseLogger, sessionMemory: number) {
     this.log = log
+    this.sessions = new Http2Sessions(sessionMemory)
     this.checker = new EventChecker(options.events)
     this.maxBufferedBytes = options.maxBufferedBytes
     this.retry = options.retry
@@ -125,7 +127,7 @@ export class Hub implements SseHub, StreamOwner {
     // Events published before this stream opened go out first: its first id already covers them.
     this.flush()
     this.streams.add(stream)
-    if ('stream' in res) this.sessions.track(res.stream)
+    if ('stream' in res) stream.sessionBudget = this.sessions.track(res.stream, stream)
     for (const topic of topics) {
       let streams = this.byTopic.get(topic)
       if (streams === undefined) this.byTopic.set(topic, streams = new Set())
