@@ -2,8 +2,10 @@
 // nothing else closes them (unless Fastify's `forceCloseConnections` is set). A graceful close
 // waits for the session's streams and then for its socket to flush, which a client that stopped
 // reading never lets happen: such a session is cut after a short grace. A session that only
-// has ordinary requests still in flight is left to finish them.
+// has ordinary requests still in flight is left to finish them. Each session also keeps what its
+// event streams hold unsent within a budget (http2-session-budget).
 import type { Http2Session, Http2Stream } from 'node:http2'
+import { SessionBudget, type BudgetedStream } from './http2-session-budget'
 
 /** How long a closing session may take to deliver the end of its event streams. */
 const GRACE_MS = 250
@@ -12,24 +14,35 @@ interface Tracked {
   /** Its event streams not yet closed. */
   readonly streams: Set<Http2Stream>
   readonly cut: () => void
+  readonly budget: SessionBudget
 }
 
 export class Http2Sessions {
   private readonly open = new Map<Http2Session, Tracked>()
   private readonly closing = new WeakSet<Http2Session>()
+  private readonly sessionMemory: number
 
-  /** The HTTP/2 stream of an event stream that just opened. */
-  track (stream: Http2Stream): void {
+  /** `sessionMemory`: the server's `maxSessionMemory`, in bytes. */
+  constructor (sessionMemory: number) {
+    this.sessionMemory = sessionMemory
+  }
+
+  /** The HTTP/2 stream of an event stream that just opened; returns its session's budget. */
+  track (stream: Http2Stream, eventStream: BudgetedStream): SessionBudget {
     const session = stream.session as Http2Session
     let tracked = this.open.get(session)
     if (tracked === undefined) {
-      tracked = { streams: new Set(), cut: cutterOf(session) }
+      // A session its dropped streams spent is closed gracefully (GOAWAY): the browser opens a
+      // new one for its next requests, and the requests in flight finish.
+      tracked = { streams: new Set(), cut: cutterOf(session), budget: new SessionBudget(this.sessionMemory, () => session.close()) }
       this.open.set(session, tracked)
       session.once('close', () => this.open.delete(session))
     }
     const streams = tracked.streams
     streams.add(stream)
     stream.once('close', () => streams.delete(stream))
+    tracked.budget.add(eventStream)
+    return tracked.budget
   }
 
   /** Closes every tracked session (once): gracefully, and by force if stuck after the grace. */

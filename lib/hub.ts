@@ -26,7 +26,7 @@ export class Hub implements OpenerHost {
   private readonly history: number | ((topic: string) => number)
   private readonly streams = new Set<LiveStream>()
   private readonly byTopic = new Map<string, Set<LiveStream>>()
-  private readonly sessions = new Http2Sessions()
+  private readonly sessions: Http2Sessions
   private readonly opener: StreamOpener
   /** Frames encoded once per event, shared by every stream and by replays from memory. */
   private readonly frames = new WeakMap<SseStoredEvent, Buffer>()
@@ -47,8 +47,10 @@ export class Hub implements OpenerHost {
 
   private readonly log: FastifyBaseLogger
 
-  constructor (options: SseResolvedOptions, store: SseStore, log: FastifyBaseLogger) {
+  /** `sessionMemory`: the HTTP/2 server's `maxSessionMemory`, in bytes. */
+  constructor (options: SseResolvedOptions, store: SseStore, log: FastifyBaseLogger, sessionMemory: number) {
     this.log = log
+    this.sessions = new Http2Sessions(sessionMemory)
     this.checker = new EventChecker(options.events)
     this.maxBufferedBytes = options.maxBufferedBytes
     this.heartbeatMs = options.heartbeat
@@ -133,7 +135,7 @@ export class Hub implements OpenerHost {
   register (stream: LiveStream): void {
     this.streams.add(stream)
     const res = stream.response
-    if ('stream' in res) this.sessions.track(res.stream)
+    if ('stream' in res) stream.sessionBudget = this.sessions.track(res.stream, stream)
     for (const topic of stream.topics) {
       let streams = this.byTopic.get(topic)
       if (streams === undefined) this.byTopic.set(topic, streams = new Set())

@@ -4,6 +4,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { FST_SSE_ALREADY_REGISTERED } from './errors'
 import { Hub } from './hub'
+import { sessionMemoryOf } from './http2-session-budget'
 import { resolveOptions, type SsePluginOptions } from './options'
 import { MemoryStore } from './store/memory-store'
 import type { LiveStream } from './stream'
@@ -22,7 +23,7 @@ declare module 'fastify' {
 const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, rawOptions) => {
   if (fastify.hasDecorator('sse')) throw new FST_SSE_ALREADY_REGISTERED()
   const options = resolveOptions(rawOptions)
-  const hub = new Hub(options, options.store ?? new MemoryStore(), fastify.log)
+  const hub = new Hub(options, options.store ?? new MemoryStore(), fastify.log, sessionMemoryOf(fastify.server))
   // Decorators first: one that clashes (another plugin's `reply.sse`) throws before the store opens.
   // Only the public methods, bound: `const { publish } = app.sse` works, and internals stay out of reach.
   const api: SseHub = {

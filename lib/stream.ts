@@ -3,6 +3,7 @@ import { ServerResponse, type OutgoingHttpHeaders } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
 import type { EventEmitter } from 'node:events'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STREAM_CLOSED } from './errors'
+import { takenByNode, type BudgetedStream, type SessionBudget } from './http2-session-budget'
 import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode'
 import { checkMessage, checkMessageShape } from './message'
 import type { EventChecker } from './schemas'
@@ -49,7 +50,7 @@ interface QueuedWrite {
   frame: Buffer | string
 }
 
-export class LiveStream implements SseStream {
+export class LiveStream implements SseStream, BudgetedStream {
   readonly topics: readonly string[]
   readonly lastEventId: string | undefined
   /** Heartbeat ticks (two per `heartbeat`) since anything was written. */
@@ -68,6 +69,10 @@ export class LiveStream implements SseStream {
   /** The owner's turn of the last write (or queued write), and the bytes of it: they cannot have drained. */
   private turn = -1
   private turnBytes = 0
+  /** HTTP/2: what the stream's session may hold unsent, shared with its other event streams. */
+  sessionBudget: SessionBudget | undefined
+  /** Its unsent bytes as its session's budget last counted them. */
+  budgetedBytes = 0
 
   private readonly owner: StreamOwner
   private readonly res: SseResponse
@@ -104,6 +109,14 @@ export class LiveStream implements SseStream {
   /** The response this stream writes to. */
   get response (): SseResponse {
     return this.res
+  }
+
+  get unsentBytes (): number {
+    return this.backlog.writableLength
+  }
+
+  get takenBytes (): number {
+    return takenByNode((this.res as Http2ServerResponse).stream)
   }
 
   get ended (): boolean {
@@ -252,8 +265,10 @@ export class LiveStream implements SseStream {
     }
     if (this.reason !== undefined) return
     if (this.tooFarBehind()) return
+    const bytes = byteLength(chunk)
+    if (this.sessionBudget !== undefined && !this.sessionBudget.admit(this, bytes, this.owner.turn)) return
     (this.res as ServerResponse).write(chunk)
-    this.turnBytes += byteLength(chunk)
+    this.turnBytes += bytes
     this.quietTicks = 0
   }
 
@@ -404,6 +419,12 @@ export class LiveStream implements SseStream {
     if (this.reason !== undefined) return
     this.reason = reason
     this.queue = null
+    if (this.sessionBudget !== undefined) {
+      // What Node took from a stream stays counted against the session for good if the stream is
+      // destroyed, or ends gracefully with a client that has not read what earlier turns wrote.
+      const stuck = reason === 'slow' || reason === 'client' || this.backlog.writableLength > this.bytesOfThisTurn()
+      this.sessionBudget.remove(this, stuck ? this.takenBytes : 0)
+    }
     this.owner.detach(this, reason)
     this.resolveClosed?.(reason)
     wakeAll(this.progressWaiters)

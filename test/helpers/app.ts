@@ -9,7 +9,7 @@ export interface TestApp {
   url: string
 }
 
-export async function listen (t: Test, options: SsePluginOptions = {}, routes?: (app: FastifyInstance) => void, server: FastifyServerOptions & { http2?: boolean } = {}): Promise<TestApp> {
+export async function listen (t: Test, options: SsePluginOptions = {}, routes?: (app: FastifyInstance) => void, server: FastifyServerOptions & { http2?: boolean, http?: object } = {}): Promise<TestApp> {
   const app = Fastify(server as FastifyServerOptions) as unknown as FastifyInstance
   await app.register(fastifySse, options)
   if (routes === undefined) {
