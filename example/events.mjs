@@ -15,7 +15,10 @@ export const events = {
   'user-online': Type.Object({ clientId: Type.String() }),
   'user-count': Type.Object({ count: Type.Integer({ minimum: 0 }) }),
   notification: Notification,
-  // Live analytics: sent to one client at a time, every second.
+  // Per-user notifications, on the topic `user:<id>`. The page's one stream carries both topics
+  // and topics are not on the wire: the event name tells the page where a notification goes.
+  'user-notification': Notification,
+  // Live analytics: published to the 'analytics' topic every second by one timer.
   stats: Type.Object({
     activeUsers: Type.Integer({ minimum: 0 }),
     connections: Type.Integer({ minimum: 0 }),
@@ -23,12 +26,21 @@ export const events = {
     published: Type.Integer({ minimum: 0 }),
     heapUsedMb: Type.Number(),
     uptime: Type.Number()
-  })
+  }),
+  // Resumable answers, on the topic `answer:<id>`: the question, then the tokens as verbatim
+  // text. Never empty: a browser dispatches no event whose data is empty.
+  question: Type.Object({ text: Type.String() }),
+  token: Type.String({ minLength: 1 })
 }
 
-/** Request bodies and params of the routes that publish. */
+const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })
+
+/** Request bodies, params and query strings of the example's routes. */
 export const schemas = {
   broadcast: Type.Object({ message: Type.String({ minLength: 1, maxLength: 500 }) }),
   notification: Notification,
-  userParams: Type.Object({ userId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) })
+  userParams: Type.Object({ userId: Id }),
+  eventsQuery: Type.Object({ user: Type.Optional(Id) }),
+  question: Type.Object({ question: Type.String({ minLength: 1, maxLength: 500 }) }),
+  answerParams: Type.Object({ id: Id })
 }
