@@ -1,5 +1,5 @@
 // Every scenario of the Express SSE guide, rewritten with fastify-sse-hub, as one Fastify app,
-// plus resumable answers (/answers).
+// plus resumable answers (/answers) and an OpenAI-compatible endpoint (/v1/chat/completions).
 import Fastify from 'fastify'
 import fastifySse from 'fastify-sse-hub'
 import { readdir, readFile } from 'node:fs/promises'
@@ -8,6 +8,7 @@ import { dirname, extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { answerRoutes } from './answer-routes.mjs'
 import { events, schemas } from './events.mjs'
+import { openaiRoutes } from './openai.mjs'
 
 /** `tokenDelayMs`: the stand-in model's pace, ms per token (default 8). */
 export async function buildApp (options = {}) {
@@ -90,9 +91,10 @@ export async function buildApp (options = {}) {
     }
   }
 
-  // --- Resumable answers from a stand-in model ----------------------------------------------------
+  // --- Resumable answers, and an OpenAI-compatible endpoint, both from a stand-in model ---------
   const tokenDelayMs = options.tokenDelayMs ?? 8
   await app.register(answerRoutes, { tokenDelayMs })
+  await app.register(openaiRoutes, { prefix: '/v1', tokenDelayMs })
 
   // --- The page, and the client as an ES module -------------------------------------------------
   const here = dirname(fileURLToPath(import.meta.url))
