@@ -1,4 +1,4 @@
-/* global location, sessionStorage, EventSource */
+/* global location, sessionStorage, EventSource, requestAnimationFrame */
 // The page: the guide's client side on ONE stream (GET /events?user=<id>: broadcast, the user's
 // topic and the analytics), with fastify-sse-hub/client so it misses nothing; and a resumable
 // answer (GET /answers/:id) with the browser's EventSource alone.
@@ -67,6 +67,13 @@ $('#ask-form').addEventListener('submit', async (event) => {
   openAnswer(result.id)
 })
 
+// Keep the newest text in view, unless the reader scrolled up.
+let followAnswer = true
+let scrollPending = false
+$('#answer-text').addEventListener('scroll', ({ target }) => {
+  followAnswer = target.scrollHeight - target.scrollTop - target.clientHeight < 24
+})
+
 const remembered = sessionStorage.getItem(ANSWER_KEY)
 if (remembered !== null) openAnswer(remembered)
 
@@ -74,6 +81,7 @@ function openAnswer (id) {
   answer?.close() // one answer at a time: every open stream holds a connection
   const box = $('#answer-text')
   box.textContent = ''
+  followAnswer = true
   const text = box.appendChild(document.createTextNode(''))
   let tokens = 0
   $('#answer-question').textContent = ''
@@ -88,11 +96,16 @@ function openAnswer (id) {
   show('connecting')
   source.addEventListener('question', (event) => { $('#answer-question').textContent = JSON.parse(event.data).text })
   source.addEventListener('token', (event) => {
-    const following = box.scrollHeight - box.scrollTop - box.clientHeight < 24
-    text.appendData(event.data)
+    text.appendData(event.data) // no layout here: a reload's backfill is thousands of tokens at once
     box.dataset.tokens = String(++tokens)
-    if (following) box.scrollTop = box.scrollHeight
     if (tokens % 20 === 0) show('open')
+    if (followAnswer && !scrollPending) {
+      scrollPending = true
+      requestAnimationFrame(() => {
+        scrollPending = false
+        box.scrollTop = box.scrollHeight
+      })
+    }
   })
   // Resuming failed (the server restarted, or the answer is older than the history): it is gone.
   source.addEventListener('sse-reset', () => {
