@@ -18,7 +18,7 @@ flooding the server's memory, and a final event tells every listener the answer 
 const WORDS = SOURCE.split(/\s+/)
   .map((word) => word.replace(/[.,;—]/g, ''))
   .filter((word) => word !== '')
-  .map((word) => word === word.toUpperCase() ? word : word.toLowerCase()) // HTTP stays HTTP
+  .map((word) => word.length > 1 && word === word.toUpperCase() ? word : word.toLowerCase()) // HTTP stays HTTP
 
 /** The answer's tokens: a word with its leading space, its punctuation, or a paragraph break. */
 export function answerTokens (question, count = ANSWER_TOKENS) {
