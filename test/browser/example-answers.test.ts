@@ -48,7 +48,7 @@ if (!chromiumMissing(t)) {
 
     await page.reload()
     // The answer so far comes first, from the backfill.
-    await page.waitForFunction((text) => (document.querySelector('#answer-text')?.textContent ?? '').startsWith(text), before)
+    await page.waitForFunction(`document.querySelector('#answer-text').textContent.startsWith(${JSON.stringify(before)})`)
     await page.waitForSelector(answerBadge('open'))
     const afterReload = await tokensShown(page)
     t.ok(afterReload < answers.ANSWER_TOKENS, `reloaded mid-answer (${afterReload} of ${answers.ANSWER_TOKENS} tokens shown)`)
