@@ -22,13 +22,14 @@ export async function openaiRoutes (app, { tokenDelayMs = 8 } = {}) {
     const created = Math.floor(Date.now() / 1000)
     if (!stream) {
       const tokens = answerTokens(question)
+      const promptTokens = messages.length + question.split(/\s+/).length // a rough count: no tokenizer here
       return {
         id,
         object: 'chat.completion',
         created,
         model,
         choices: [{ index: 0, message: { role: 'assistant', content: tokens.join('') }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: question.split(/\s+/).length, completion_tokens: tokens.length, total_tokens: question.split(/\s+/).length + tokens.length }
+        usage: { prompt_tokens: promptTokens, completion_tokens: tokens.length, total_tokens: promptTokens + tokens.length }
       }
     }
     // A private stream: only what this handler sends, no id, no replay (a completion is not resumable).
