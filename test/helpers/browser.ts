@@ -40,11 +40,14 @@ export interface ExampleServer {
   post (path: string, body: unknown): Promise<any>
 }
 
-/** Runs `node example/server.mjs` (the package must be built) on `port`, 0 for any. */
-export async function startExample (t: Test, port = 0): Promise<ExampleServer> {
+/**
+ * Runs `node example/server.mjs` (the package must be built) on `port`, 0 for any; `env` adds
+ * to its environment (ANSWER_TOKEN_MS: the stand-in model's pace).
+ */
+export async function startExample (t: Test, port = 0, env: Record<string, string> = {}): Promise<ExampleServer> {
   const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'example', 'server.mjs')], {
     cwd: ROOT,
-    env: childEnv({ PORT: String(port), HOST: '127.0.0.1' }),
+    env: childEnv({ ...env, PORT: String(port), HOST: '127.0.0.1' }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
