@@ -2,6 +2,7 @@
 // replay or backfill, the id-only priming frame, or (every topic finished, nothing owed) a 204.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
+import { describe } from './checks'
 import { FST_SSE_INVALID_FIELD } from './errors'
 import { PipelinedResponses } from './pipelined'
 import { encodeEvent, encodeIdOnly, encodeRetry, RESET_EVENT } from './protocol/encode'
@@ -155,6 +156,8 @@ export class StreamOpener {
       return
     }
     const answer = (plan: SseReplay): void => {
+      // The client may leave, or the app close, while the store answers.
+      /* c8 ignore next */
       if (stream.ended) return
       const owed = plan.reset !== undefined || plan.events.length > 0
       if (!owed && plan.finished?.length === stream.topics.length) process.nextTick(() => { if (!stream.ended) stream.noContent() })
@@ -208,7 +211,7 @@ function checkBackfill (backfill: unknown): number {
   if (backfill === undefined) return 0
   if (backfill === 'all') return Infinity
   if (typeof backfill === 'number' && Number.isSafeInteger(backfill) && backfill >= 0) return backfill
-  throw new FST_SSE_INVALID_FIELD(`\`backfill\` must be a non-negative integer or 'all', got ${backfill === null ? 'null' : JSON.stringify(backfill) ?? typeof backfill}`)
+  throw new FST_SSE_INVALID_FIELD(`\`backfill\` must be a non-negative integer or 'all', got ${typeof backfill === 'number' ? backfill : describe(backfill)}`)
 }
 
 function readLastEventId (request: FastifyRequest): string | undefined {

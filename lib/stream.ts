@@ -383,10 +383,12 @@ export class LiveStream implements SseStream, BudgetedStream {
     // Ended before it started: still an event stream (a bare 200 would make EventSource give up
     // for good), with what its handler sent; the live events it held are not its to send.
     if (this.head !== undefined && reason !== 'slow') {
-      const own = (this.queue ?? []).filter((item) => item.event === undefined)
+      const own = (this.queue as QueuedWrite[]).filter((item) => item.event === undefined)
       this.queue = null
       this.owner.openWithoutStart(this)
       for (const item of own) this.write(item.frame)
+      // Its own writes may have put it past maxBufferedBytes: then it was dropped, and is gone.
+      /* c8 ignore next */
       if (this.reason !== undefined) return
     }
     const stale = this.backlog.writableLength - this.bytesOfThisTurn()

@@ -38,7 +38,7 @@ test('headers already set on the reply are kept; content-length is not', async (
   const { app, port } = await listen(t, {}, (app) => {
     app.addHook('onRequest', async (_request, reply) => { reply.header('access-control-allow-origin', '*') })
     app.get('/events', (_request, reply) => {
-      reply.header('x-custom', 'yes').header('content-length', '10')
+      reply.header('x-custom', 'yes').header('content-length', '10').header('set-cookie', ['a=1', 'b=2'])
       return reply.sse()
     })
     // Set on Node's response directly, they would survive the merge in writeHead().

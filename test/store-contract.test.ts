@@ -373,3 +373,22 @@ test('HEAD: a private stream answers its headers; a store that cannot answer end
     t.equal(response.status, 200, `${failure}: 200, as GET would get`)
   }
 })
+
+test('sendAll on a stream whose replay is still read waits for it, then sends after it', async (t) => {
+  const store = new ControlledStore()
+  const { app, port } = await listen(t, { store }, (app) => {
+    app.get('/events', (_request, reply) => {
+      reply.sse().sendAll([{ event: 'hello', data: 1 }, { event: 'hello', data: 2 }], { close: false })
+    })
+  })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  await app.sse.publish({ event: 'e', data: 2 })
+  const open = store.holdReplays()
+  const c = client(t, port, { 'Last-Event-ID': one.id })
+  await store.replayAsked
+  await nextTurn()
+  t.equal(c.events.length, 0)
+  open()
+  await c.eventCount(3)
+  t.same(c.events.map((e) => `${e.type}:${e.data}`), ['e:2', 'hello:1', 'hello:2'], 'the replay first, then the source')
+})
