@@ -3,25 +3,13 @@ import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import fastifySse from '../lib/index'
 import { MemoryStore } from '../lib/store/memory-store'
-
-async function registerWith (options: unknown): Promise<Error | undefined> {
-  const app = Fastify()
-  try {
-    await app.register(fastifySse, options as object)
-    await app.ready()
-    return undefined
-  } catch (err) {
-    return err as Error
-  } finally {
-    await app.close()
-  }
-}
+import { registrationError } from './helpers/app'
 
 test('valid options register, including zero history, zero retry and Fastify register options', async (t) => {
-  t.equal(await registerWith({}), undefined)
-  t.equal(await registerWith({ history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1 }), undefined)
-  t.equal(await registerWith({ events: { a: Type.Object({}) }, logLevel: 'warn', logSerializers: {} }), undefined)
-  t.equal(await registerWith({ store: new MemoryStore() }), undefined)
+  t.equal(await registrationError({}), undefined)
+  t.equal(await registrationError({ history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1 }), undefined)
+  t.equal(await registrationError({ events: { a: Type.Object({}) }, logLevel: 'warn', logSerializers: {} }), undefined)
+  t.equal(await registrationError({ store: new MemoryStore() }), undefined)
 })
 
 test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OPTION naming the option', async (t) => {
@@ -54,7 +42,7 @@ test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OP
     [{ store: { open () {}, append () {}, newestId () {}, replay () {} } }, 'store']
   ]
   for (const [options, name] of cases) {
-    const err = await registerWith(options) as Error & { code: string }
+    const err = await registrationError(options) as Error & { code: string }
     t.equal(err?.code, 'FST_SSE_INVALID_OPTION', `${JSON.stringify(options)} is refused`)
     t.match(err?.message, `option "${name}"`, `the message names ${name}`)
     t.match(err?.message, /^fastify-sse-hub: /)

@@ -2,11 +2,10 @@
 // schema declares, a value whose JSON would not match is refused, and schemas JSON cannot carry
 // are refused at registration.
 import { test, type Test } from 'tap'
-import Fastify from 'fastify'
 import { Type, type TSchema } from '@sinclair/typebox'
 import { TypeSystemPolicy } from '@sinclair/typebox/system'
-import fastifySse, { type SseStream } from '../lib/index'
-import { listen } from './helpers/app'
+import type { SseStream } from '../lib/index'
+import { listen, registrationError } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 
 const Item = Type.Object({ sku: Type.String(), qty: Type.Integer({ minimum: 1 }) })
@@ -120,19 +119,6 @@ test('a value JSON would change is checked as JSON writes it: getters sent, NaN 
   t.equal(app.sse.stats().published, 0)
 })
 
-async function registerWith (eventSchemas: Record<string, TSchema>): Promise<(Error & { code?: string }) | undefined> {
-  const app = Fastify()
-  try {
-    await app.register(fastifySse, { events: eventSchemas })
-    await app.ready()
-    return undefined
-  } catch (err) {
-    return err as Error
-  } finally {
-    await app.close()
-  }
-}
-
 test('a schema kind JSON cannot carry fails register, naming the event, the path and what to use instead', async (t) => {
   const cases: Array<[TSchema, string, RegExp]> = [
     [Type.Date(), 'Type.Date() at /,', /use Type\.String\(\) and send date\.toISOString\(\)/],
@@ -150,13 +136,15 @@ test('a schema kind JSON cannot carry fails register, naming the event, the path
     [Type.Module({ A: Type.Object({ v: Type.Void() }) }).Import('A'), 'Type.Void() at /$defs/A/v,', /Type\.Optional/]
   ]
   for (const [schema, where, instead] of cases) {
-    const err = await registerWith({ ok: Type.String(), bad: schema })
+    const err = await registrationError({ events: { ok: Type.String(), bad: schema } })
     t.equal(err?.code, 'FST_SSE_INVALID_OPTION', where)
     t.match(err?.message, `option "events.bad" declares ${where} which JSON cannot carry: `, where)
     t.match(err?.message, instead, where)
   }
-  t.equal(await registerWith({
-    a: Type.Object({ title: Type.Optional(Type.String()), notADate: Type.Not(Type.Date()) }),
-    b: Type.Recursive((This) => Type.Object({ children: Type.Array(This) }))
+  t.equal(await registrationError({
+    events: {
+      a: Type.Object({ title: Type.Optional(Type.String()), notADate: Type.Not(Type.Date()) }),
+      b: Type.Recursive((This) => Type.Object({ children: Type.Array(This) }))
+    }
   }), undefined, 'optional properties and schemas that only exclude such a kind register')
 })

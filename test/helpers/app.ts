@@ -44,3 +44,17 @@ export class HandlerGate<T = void> {
     await this.opened
   }
 }
+
+/** The error that registering the plugin with `options` fails with, or `undefined` when it registers. */
+export async function registrationError (options: unknown): Promise<(Error & { code?: string }) | undefined> {
+  const app = Fastify()
+  try {
+    await app.register(fastifySse, options as object)
+    await app.ready()
+    return undefined
+  } catch (err) {
+    return err as Error
+  } finally {
+    await app.close()
+  }
+}
