@@ -208,7 +208,8 @@ test('HEAD gets the stream headers and an empty body; the handler runs unchanged
   socket.setEncoding('latin1')
   for await (const chunk of socket) {
     received += chunk
-    if (/event: welcome\ndata: "hi"\n\n\r\n[0-9a-f]+\r\n: hello\n\n\r\n$/.test(received)) break
+    // Node 24 sends a corked send and comment as one chunk, Node 20 and 22 as two
+    if (/event: welcome\ndata: "hi"\n\n(\r\n[0-9a-f]+\r\n)?: hello\n\n\r\n$/.test(received)) break
   }
   const [head, get] = received.split(/(?=HTTP\/1\.1 200 OK\r\n)/)
   t.match(head, /^HTTP\/1\.1 200 OK\r\n[^]*content-type: text\/event-stream; charset=utf-8\r\n[^]*connection: keep-alive\r\n[^]*\r\n\r\n$/i, 'headers only')
