@@ -12,37 +12,44 @@ const RECHECK_MS = 25
 
 type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>
 
+function isThenable (value: unknown): value is PromiseLike<IteratorResult<unknown>> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
+}
+
 export async function sendAll (stream: LiveStream, source: unknown, options: unknown): Promise<void> {
   const { highWaterMark, close } = checkOptions(options)
   const iterator = iteratorOf(source)
-  /** Our newest write, until the client's socket took it. */
-  let flushed: Promise<void> | undefined
   let busy = false
-  /** Bytes written since this loop last let the event loop run. */
+  /** Bytes pulled since this loop last let the event loop run. */
   let sinceYield = 0
   try {
     for (;;) {
       if (stream.ended) break
       if (stream.starting || stream.backlogBytes > highWaterMark) {
-        // Our own write still waiting is the signal to wait for; a backlog of others' writes
+        if (!stream.starting) {
+          // Over highWaterMark: write what this turn pulled, and pull more only if the socket took it.
+          stream.flushSource()
+          if (stream.backlogBytes <= highWaterMark) continue
+        }
+        // Our own write still waiting wakes us when taken; a backlog of others' writes
         // (publishes) alone need not emit 'drain', so it is looked at again shortly.
-        await stream.progress(flushed, flushed === undefined ? RECHECK_MS : undefined)
+        await stream.progress(stream.sourceWriteInFlight ? undefined : RECHECK_MS)
         continue
       }
       busy = true
+      const next = iterator.next()
       // The stream may end while the source is busy (a model still thinking): stop waiting then.
-      const step = await stream.unlessEnded(Promise.resolve(iterator.next()))
+      const step = isThenable(next) ? await stream.unlessEnded(Promise.resolve(next)) : next
       if (step === undefined) break
       busy = false
       if (step.done === true) {
+        stream.flushSource()
         if (close) stream.close()
         return
       }
       // Checked like send(); a message that fails stops the source below, writing nothing of it.
       const frame = stream.frameOf(step.value, 'sendAll()')
-      const written: Promise<void> = new Promise((resolve) => stream.writeFromSource(frame, resolve))
-      flushed = written
-      written.then(() => { if (flushed === written) flushed = undefined }, () => {})
+      stream.writeFromSource(frame)
       // A client that keeps up takes every write at once, and a ready source never waits: let
       // the rest of the app run after each highWaterMark's worth.
       sinceYield += frame.length
@@ -52,7 +59,8 @@ export async function sendAll (stream: LiveStream, source: unknown, options: unk
       }
     }
   } catch (err) {
-    // The source threw (it is done: nothing to stop), or a message failed its check.
+    // The source threw (it is done: nothing to stop), or a message failed its check. What it
+    // gave before goes out first.
     if (!busy) await stopSource(iterator, true)
     stream.close()
     throw err

@@ -91,6 +91,15 @@ export class LiveStream implements SseStream, BudgetedStream {
   private readonly progressWaiters = new Set<() => void>()
   /** sendAll() waiting for its source while the stream may end. */
   private readonly endWaiters = new Set<() => void>()
+  /**
+   * Frames sendAll() pulled in this turn, written together once its source pauses: a ready
+   * source (an LLM's buffered tokens, an array) costs one write per turn, not one per message.
+   */
+  private sourceFrames = ''
+  private sourceBytes = 0
+  private sourceFlushScheduled = false
+  /** sendAll()'s writes the socket has not taken yet. */
+  private sourceWrites = 0
 
   constructor (owner: StreamOwner, res: SseResponse, topics: readonly string[], lastEventId: string | undefined, head: OutgoingHttpHeaders) {
     this.owner = owner
@@ -168,34 +177,61 @@ export class LiveStream implements SseStream, BudgetedStream {
   }
 
   /**
-   * Writes a frame from sendAll(), after the events published before it. Flow-controlled by its
-   * caller, so never dropped as slow; `flushed` runs once the client's socket took it, or never
-   * (the stream ended first: its closed promise says so).
+   * Takes a frame from sendAll(): written at the end of this turn with the others pulled in it,
+   * or before anything else is written to this stream. Flow-controlled by its caller (which
+   * counts it in `backlogBytes` meanwhile), so never dropped as slow.
    */
-  writeFromSource (frame: string, flushed: () => void): void {
+  writeFromSource (frame: string): void {
+    this.sourceFrames += frame
+    this.sourceBytes += Buffer.byteLength(frame)
+    if (this.sourceFlushScheduled) return
+    this.sourceFlushScheduled = true
+    // A nextTick queued from a microtask runs once every pending microtask has: a source that
+    // is ready goes on being pulled (up to highWaterMark) before the frames are written.
+    queueMicrotask(() => process.nextTick(() => {
+      this.sourceFlushScheduled = false
+      this.flushSource()
+    }))
+  }
+
+  /** Writes sendAll()'s frames pulled so far, after the events published before them. */
+  flushSource (): void {
+    if (this.sourceBytes === 0) return
+    const frames = this.sourceFrames
+    const bytes = this.sourceBytes
+    this.sourceFrames = ''
+    this.sourceBytes = 0
     this.owner.flush(() => {
-      // The flush of events published before it may have dropped this client as slow.
+      // The flush of events published before them may have dropped this client as slow.
       /* c8 ignore next */
       if (this.reason !== undefined) return
-      this.writePaced(frame, flushed)
+      this.sourceWrites++
+      this.writePaced(frames, bytes, () => {
+        this.sourceWrites--
+        wakeAll(this.progressWaiters)
+      })
     })
   }
 
   /** A write that never counts against the client as slow until the socket took it. */
-  private writePaced (chunk: string | Buffer, flushed?: () => void): void {
-    const bytes = byteLength(chunk)
+  private writePaced (chunk: string | Buffer, bytes: number, taken?: () => void): void {
     this.pacedBytes += bytes
     this.owner.markTurn()
     this.quietTicks = 0
     ;(this.res as ServerResponse).write(chunk, () => {
       this.pacedBytes -= bytes
-      flushed?.()
+      taken?.()
     })
   }
 
-  /** Bytes the client has not taken yet. */
+  /** Bytes the client has not taken yet, with sendAll()'s frames still to be written. */
   get backlogBytes (): number {
-    return this.backlog.writableLength
+    return this.backlog.writableLength + this.sourceBytes
+  }
+
+  /** True while a write of sendAll()'s has not been taken by the socket: its callback will wake progress(). */
+  get sourceWriteInFlight (): boolean {
+    return this.sourceWrites > 0
   }
 
   /** True until the stream knows what it is owed and has sent it: writes wait meanwhile. */
@@ -204,10 +240,10 @@ export class LiveStream implements SseStream, BudgetedStream {
   }
 
   /**
-   * Resolves once the stream started or ended, the client's socket drained, `also` settled, or
-   * after `ms`: what sendAll() waits for before it looks at the backlog again.
+   * Resolves once the stream started or ended, the client's socket drained or took a write of
+   * sendAll()'s, or after `ms`: what sendAll() waits for before it looks at the backlog again.
    */
-  progress (also: Promise<void> | undefined, ms: number | undefined): Promise<void> {
+  progress (ms: number | undefined): Promise<void> {
     return new Promise((resolve) => {
       const emitter = this.backlog as unknown as EventEmitter
       const wake = (): void => {
@@ -219,7 +255,6 @@ export class LiveStream implements SseStream, BudgetedStream {
       const timer = ms === undefined ? undefined : setTimeout(wake, ms)
       emitter.on('drain', wake)
       this.progressWaiters.add(wake)
-      also?.then(wake, wake)
     })
   }
 
@@ -264,6 +299,8 @@ export class LiveStream implements SseStream, BudgetedStream {
       return
     }
     if (this.reason !== undefined) return
+    // What sendAll() pulled before goes first.
+    this.flushSource()
     if (this.tooFarBehind()) return
     const bytes = byteLength(chunk)
     if (this.sessionBudget !== undefined && !this.sessionBudget.admit(this, bytes, this.owner.turn)) return
@@ -363,7 +400,10 @@ export class LiveStream implements SseStream, BudgetedStream {
     // What was queued in this turn is counted again as it is written now.
     this.turnBytes = 0
     this.skipUpTo = after
-    if (frames.length > 0) this.writePaced(frames.length === 1 ? frames[0] : Buffer.concat(frames))
+    if (frames.length > 0) {
+      const replayed = frames.length === 1 ? frames[0] : Buffer.concat(frames)
+      this.writePaced(replayed, replayed.length)
+    }
     for (const item of waiting) {
       if (item.event === undefined) this.write(item.frame)
       else this.deliver(item.event, item.frame)
@@ -378,7 +418,10 @@ export class LiveStream implements SseStream, BudgetedStream {
   end (reason: SseCloseReason): void {
     // Events published before close() still reach this client (the flush may itself find the
     // client stalled and drop it: hence the check after it).
-    if (reason !== 'slow' && this.reason === undefined) this.owner.flush()
+    if (reason !== 'slow' && this.reason === undefined) {
+      this.flushSource()
+      this.owner.flush()
+    }
     if (this.reason !== undefined) return
     // Ended before it started: still an event stream (a bare 200 would make EventSource give up
     // for good), with what its handler sent; the live events it held are not its to send.
@@ -421,6 +464,8 @@ export class LiveStream implements SseStream, BudgetedStream {
     if (this.reason !== undefined) return
     this.reason = reason
     this.queue = null
+    this.sourceFrames = ''
+    this.sourceBytes = 0
     if (this.sessionBudget !== undefined) {
       // What Node took from a stream stays counted against the session for good if the stream is
       // destroyed, or ends gracefully with a client that has not read what earlier turns wrote.

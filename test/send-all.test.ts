@@ -57,6 +57,37 @@ test('sync iterables, Readable sources, close: false, and unnamed messages', asy
   t.equal(client.body, 'data: {"n":1}\n\nevent: named\ndata: two\ndata: lines\n\ndata: [DONE]\n\n', 'message without event:, text verbatim and split per line')
 })
 
+test('a ready source is written once per turn, not once per message; what it gave goes before a send() made meanwhile', async (t) => {
+  const { port } = await listen(t, {}, (app) => {
+    app.get('/ready', (_request, reply) => {
+      const stream = reply.sse({ topics: [] })
+      stream.sendAll(Array.from({ length: 200 }, (_, i) => ({ event: 'token', text: `t${i}` }))).catch(() => {})
+      return stream
+    })
+    app.get('/interleaved', (_request, reply) => {
+      const stream = reply.sse({ topics: [] })
+      async function * source (): AsyncGenerator<{ event: string, text: string }> {
+        yield { event: 'token', text: 'a' }
+        yield { event: 'token', text: 'b' }
+        // Pulled in the same turn as a and b, which are not written yet.
+        stream.send({ event: 'note', text: 'x' })
+        yield { event: 'token', text: 'c' }
+      }
+      stream.sendAll(source()).catch(() => {})
+      return stream
+    })
+  })
+  const ready = new RawSseClient(port, '/ready')
+  t.teardown(() => ready.close())
+  await ready.responseEnd()
+  t.equal(ready.events.length, 200)
+  t.equal(ready.chunkCount, 1, '200 messages, one write')
+  const interleaved = new RawSseClient(port, '/interleaved')
+  t.teardown(() => interleaved.close())
+  await interleaved.responseEnd()
+  t.same(interleaved.events.map((e) => e.data), ['a', 'b', 'x', 'c'])
+})
+
 test('backpressure: a client that stops reading pauses the source; reading again resumes it; leaving stops it', async (t) => {
   const log: string[] = []
   let stream: SseStream | undefined

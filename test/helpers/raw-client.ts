@@ -17,6 +17,8 @@ export class RawSseClient {
   response: RawResponse | undefined
   /** The bytes of the first read from the socket. */
   firstChunk: Buffer | undefined
+  /** Chunks of a chunked body (not counting the last, empty one): one per write of the server's. */
+  chunkCount = 0
   ended = false
   readonly parser: SseParser
   private head = Buffer.alloc(0)
@@ -129,6 +131,7 @@ export class RawSseClient {
       const size = parseInt(this.chunked.subarray(0, lineEnd).toString('latin1'), 16)
       if (this.chunked.length < lineEnd + 2 + size + 2) return
       this.text(this.chunked.subarray(lineEnd + 2, lineEnd + 2 + size))
+      if (size > 0) this.chunkCount++
       this.chunked = this.chunked.subarray(lineEnd + 2 + size + 2)
       if (size === 0) this.ended = true
     }
