@@ -24,6 +24,8 @@ export class Hub implements OpenerHost {
   private readonly heartbeatMs: number
   private heartbeat: Heartbeat | undefined
   private readonly history: number | ((topic: string) => number)
+  private readonly historyMaxAge: number
+  private readonly historyMaxBytes: number
   private readonly streams = new Set<LiveStream>()
   private readonly byTopic = new Map<string, Set<LiveStream>>()
   private readonly sessions: Http2Sessions
@@ -55,6 +57,8 @@ export class Hub implements OpenerHost {
     this.maxBufferedBytes = options.maxBufferedBytes
     this.heartbeatMs = options.heartbeat
     this.history = options.history
+    this.historyMaxAge = options.historyMaxAge
+    this.historyMaxBytes = options.historyMaxBytes
     this.store = store
     this.opener = new StreamOpener(this, options.retry)
   }
@@ -62,6 +66,9 @@ export class Hub implements OpenerHost {
   async start (): Promise<void> {
     await this.store.open({
       history: (topic) => this.historyOf(topic),
+      historyMaxAge: this.historyMaxAge,
+      historyMaxBytes: this.historyMaxBytes,
+      hasStreams: (topic) => this.byTopic.has(topic),
       deliver: (event) => this.deliver(event),
       disconnect: (topic) => this.endTopic(topic),
       // Events that will never arrive here: every stream reconnects, then replays or resets.
@@ -114,7 +121,8 @@ export class Hub implements OpenerHost {
   }
 
   stats (): SseStats {
-    return { connections: this.streams.size, published: this.published, dropped: this.dropped }
+    const stats = { connections: this.streams.size, published: this.published, dropped: this.dropped }
+    return this.store.stats === undefined ? stats : { ...stats, ...this.store.stats() }
   }
 
   count (topic: string = DEFAULT_TOPIC): number {

@@ -14,6 +14,10 @@ export interface SsePluginOptions {
    * function of the topic answers per topic (the same answer every time, on every instance).
    */
   history?: number | ((topic: string) => number)
+  /** Milliseconds after which an event is no longer replayed or backfilled; 0 = no age limit. Default 1 hour. */
+  historyMaxAge?: number
+  /** Memory store: the total bytes of retained events across all topics. Default 64 MiB. */
+  historyMaxBytes?: number
   /** Milliseconds a stream may stay silent before a keep-alive comment goes to it; 0 = off. Default 15000. */
   heartbeat?: number
   /** Milliseconds, sent once as `retry:` when a stream opens. Default: not sent. */
@@ -27,6 +31,8 @@ export interface SsePluginOptions {
 export interface SseResolvedOptions {
   events: SseEventSchemas | undefined
   history: number | ((topic: string) => number)
+  historyMaxAge: number
+  historyMaxBytes: number
   heartbeat: number
   retry: number | undefined
   maxBufferedBytes: number
@@ -37,7 +43,7 @@ export const MAX_HISTORY = 16_777_216
 const STORE_METHODS = ['open', 'append', 'newestId', 'replay', 'disconnect', 'close'] as const
 // Fastify's own register options reach the plugin too.
 const FASTIFY_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
-const KNOWN_KEYS = new Set(['events', 'history', 'heartbeat', 'retry', 'maxBufferedBytes', 'store'])
+const KNOWN_KEYS = new Set(['events', 'history', 'historyMaxAge', 'historyMaxBytes', 'heartbeat', 'retry', 'maxBufferedBytes', 'store'])
 
 export function resolveOptions (options: unknown): SseResolvedOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -52,6 +58,8 @@ export function resolveOptions (options: unknown): SseResolvedOptions {
   return {
     events: checkEvents(given.events),
     history: typeof given.history === 'function' ? given.history as (topic: string) => number : checkInteger('history', orDefault(given.history, 1000), 0, MAX_HISTORY),
+    historyMaxAge: checkInteger('historyMaxAge', orDefault(given.historyMaxAge, 3_600_000), 0, Number.MAX_SAFE_INTEGER),
+    historyMaxBytes: checkInteger('historyMaxBytes', orDefault(given.historyMaxBytes, 64 * 1024 * 1024), 0, Number.MAX_SAFE_INTEGER),
     heartbeat: checkInteger('heartbeat', orDefault(given.heartbeat, 15_000), 0, MAX_TIMER_MS),
     retry: given.retry === undefined ? undefined : checkInteger('retry', given.retry, 0, MAX_TIMER_MS),
     maxBufferedBytes: checkInteger('maxBufferedBytes', orDefault(given.maxBufferedBytes, 1 << 20), 1, Number.MAX_SAFE_INTEGER),

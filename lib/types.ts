@@ -90,6 +90,10 @@ export interface SseStats {
   published: number
   /** Slow clients disconnected. */
   dropped: number
+  /** Memory store: topics with retained events. */
+  topics?: number
+  /** Memory store: bytes of retained events, as `historyMaxBytes` counts them. */
+  retainedBytes?: number
 }
 
 export interface SseHub {

@@ -7,7 +7,7 @@ import { registrationError } from './helpers/app'
 
 test('valid options register, including zero history, zero retry and Fastify register options', async (t) => {
   t.equal(await registrationError({}), undefined)
-  t.equal(await registrationError({ history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1 }), undefined)
+  t.equal(await registrationError({ history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1, historyMaxAge: 0, historyMaxBytes: 0 }), undefined)
   t.equal(await registrationError({ events: { a: Type.Object({}) }, logLevel: 'warn', logSerializers: {} }), undefined)
   t.equal(await registrationError({ store: new MemoryStore() }), undefined)
 })
@@ -26,6 +26,10 @@ test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OP
     [{ history: null }, 'history'],
     [{ heartbeat: null }, 'heartbeat'],
     [{ maxBufferedBytes: null }, 'maxBufferedBytes'],
+    [{ historyMaxAge: -1 }, 'historyMaxAge'],
+    [{ historyMaxAge: '1h' }, 'historyMaxAge'],
+    [{ historyMaxBytes: 1.5 }, 'historyMaxBytes'],
+    [{ historyMaxBytes: null }, 'historyMaxBytes'],
     [{ events: new Map([['a', Type.String()]]) }, 'events'],
     [{ events: new Date() }, 'events'],
     [{ events: { a: Type.Unsafe({ type: 'object' }) } }, 'events.a'],

@@ -36,6 +36,12 @@ export interface SseStoreContext {
    * every instance; it throws FST_SSE_INVALID_OPTION when the app's function answers wrong.
    */
   history (topic: string): number
+  /** Milliseconds after which an event is no longer replayed or backfilled; 0: no age limit. */
+  readonly historyMaxAge: number
+  /** The bytes of retained events a store in this process may keep across all topics. */
+  readonly historyMaxBytes: number
+  /** True while a stream on `topic` is open on this instance. */
+  hasStreams (topic: string): boolean
   /** The store calls this once for every event, from any instance, in `seq` order. */
   deliver (event: SseStoredEvent): void
   /**
@@ -74,6 +80,15 @@ export interface SseStore {
   disconnect (topic: string): Promise<void>
   /** Releases what the store holds; called once when the app closes. */
   close (): Promise<void>
+  /** Optional: what the store retains in this process, added to `fastify.sse.stats()`. */
+  stats? (): SseStoreStats
+}
+
+export interface SseStoreStats {
+  /** Topics with retained events. */
+  topics: number
+  /** Bytes of retained events, as `historyMaxBytes` counts them. */
+  retainedBytes: number
 }
 
 /** The history of one topic as a store sees it when planning a replay. */

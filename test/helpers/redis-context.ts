@@ -38,6 +38,9 @@ export class RecordingContext {
   context (withLost = true): SseStoreContext {
     const context: SseStoreContext = {
       history: () => this.history,
+      historyMaxAge: 3_600_000,
+      historyMaxBytes: 64 * 1024 * 1024,
+      hasStreams: () => false,
       deliver: (event) => this.deliver(event),
       disconnect: (topic) => this.disconnects.push(topic)
     }
