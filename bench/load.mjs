@@ -367,7 +367,8 @@ async function answerRound (count, measure) {
   }
   let opened = 0
   const connectMore = () => {
-    while (failure === undefined && opened < count && opened - connected < config.concurrency) open(opened++)
+    if (failure !== undefined) return
+    while (opened < count && opened - connected < config.concurrency) open(opened++)
   }
   await within(config.connectTimeoutMs, `${count} connections`, (resolve) => {
     onConnected = resolve
