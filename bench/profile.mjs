@@ -24,7 +24,7 @@ const CELLS = {
   users16k: { mode: 'users', clients: 16000, rounds: 3, size: 64, topics: 'multi' },
   answers: { mode: 'answers', clients: 2000, tokens: 500 },
   'answers-json': { mode: 'answers', clients: 2000, tokens: 500, json: true },
-  'answers-paced': { mode: 'answers', clients: 1000, tokens: 100, pace: 20 }
+  'answers-paced': { mode: 'answers', clients: 500, tokens: 100, pace: 20 }
 }
 
 const [contender = 'hub', cellId = 'c1k'] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'))
