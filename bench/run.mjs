@@ -12,6 +12,7 @@
 //            interleaved with `hub`, to measure a proposed change within one run
 //            --merge  puts the cells run into the results already in FILE (their earlier runs
 //            replaced, every other cell and the micro-benchmarks kept) instead of a new file
+//            --help   prints this
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
@@ -69,7 +70,8 @@ function parseArgs (argv) {
   const args = { quick: false, reps: undefined, cells: undefined, contenders: undefined, docs: true, micro: true, out: undefined, alt: undefined, merge: false }
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=')
-    if (key === 'quick') args.quick = true
+    if (key === 'help') args.help = true
+    else if (key === 'quick') args.quick = true
     else if (key === 'reps') args.reps = Number(value)
     else if (key === 'cells') args.cells = value.split(',')
     else if (key === 'contenders') args.contenders = value.split(',')
@@ -263,6 +265,12 @@ let hasTaskset = false
 
 async function main () {
   const args = parseArgs(process.argv.slice(2))
+  if (args.help) {
+    // The comment at the top of this file.
+    const text = readFileSync(fileURLToPath(import.meta.url), 'utf8')
+    console.log(text.slice(0, text.indexOf('\nimport ')).replace(/^\/\/ ?/gm, ''))
+    return
+  }
   hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
   if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first')
   const notes = []
