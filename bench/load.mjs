@@ -7,6 +7,11 @@
 //   node load.mjs '{"port":1234,"mode":"idle","clients":10000}'
 //   node load.mjs '{"port":1234,"mode":"users","clients":8000,"topics":"multi","rounds":3,"size":64}'
 //     client i on GET /users/i (with ?broadcast=1 for "multi"): one event to each user per round
+//   node load.mjs '{"port":1234,"mode":"answers","clients":2000,"tokens":500,"json":false,"pace":0}'
+//     C clients each GET /answer?tokens=N at once: every one must get tokens 0 … N − 1 in order,
+//     then the end of its response
+//   node load.mjs '{"port":1234,"mode":"stall","tokens":10000000}'
+//     one client reads the head of GET /answer?stall=1 and stops reading: how much the server holds
 import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { SseReader } from './common/sse-reader.mjs'
@@ -28,6 +33,15 @@ const config = {
   // the measured rounds after one warm-up round.
   topics: 'single',
   rounds: 3,
+  // Answers mode: tokens per answer, JSON tokens, the pace between tokens (ms; 0: a ready source)
+  // and the answers run as a warm-up on other connections before the measured ones.
+  tokens: 500,
+  json: false,
+  pace: 0,
+  warmClients: 200,
+  // Stall mode: how long the stalled answer's source must stay put to count as stalled.
+  stableMs: 1000,
+  stallTimeoutMs: 30_000,
   ...JSON.parse(process.argv[2] ?? '{}')
 }
 const { host, port, mode, clients: C, events: N, size: S } = config
@@ -291,6 +305,192 @@ async function runUsers () {
   }
 }
 
+/**
+ * Answers mode: `count` connections opened (at most `concurrency` connecting at once), then a
+ * GET /answer on every one in one loop. Each client must get tokens 0 … N − 1, in order, then the
+ * end of its response. Resolves with the time the first request went out; records latencies and
+ * the last receipt when `measure`.
+ */
+async function answerRound (count, measure) {
+  const N = config.tokens
+  const path = `/answer?tokens=${N}${config.json ? '&json=1' : ''}${config.pace > 0 ? `&pace=${config.pace}` : ''}`
+  const round = []
+  let connected = 0
+  let done = 0
+  let onConnected = () => {}
+  let onDone = () => {}
+  const open = (index) => {
+    const client = { index, next: 0, done: false, socket: null }
+    const reader = new SseReader({
+      head (status) {
+        if (status !== 200) fail(client, `status ${status}`)
+      },
+      tick (seq, stamp) {
+        if (seq !== client.next) {
+          return fail(client, seq < client.next
+            ? `token ${seq} repeated or out of order (after ${client.next - 1})`
+            : `token ${client.next} missing (got ${seq})`)
+        }
+        client.next++
+        if (measure) {
+          latencies[latencyCount++] = now - stamp
+          if (now > lastReceive) lastReceive = now
+        }
+      },
+      event (type) {
+        if (type === 'sse-reset') fail(client, 'got sse-reset')
+      },
+      end () {
+        if (client.next !== N) return fail(client, `answer ended after ${client.next} of ${N} tokens`)
+        client.done = true
+        if (++done === count) onDone()
+      },
+      error (message) { fail(client, message) }
+    })
+    const socket = connect({ host, port, noDelay: true })
+    client.socket = socket
+    socket.on('connect', () => {
+      if (++connected === count) onConnected()
+      else connectMore()
+    })
+    socket.on('data', (chunk) => {
+      now = nowNs()
+      reader.push(chunk)
+    })
+    socket.on('error', (err) => {
+      if (!client.done && !finishing) fail(client, err.code ?? err.message)
+    })
+    socket.on('close', () => {
+      if (!client.done && !finishing) fail(client, `connection closed after ${client.next} of ${N} tokens`)
+    })
+    round.push(client)
+  }
+  let opened = 0
+  const connectMore = () => {
+    if (failure !== undefined) return
+    while (opened < count && opened - connected < config.concurrency) open(opened++)
+  }
+  await within(config.connectTimeoutMs, `${count} connections`, (resolve) => {
+    onConnected = resolve
+    onAllHeads = resolve
+    connectMore()
+  })
+  if (failure !== undefined) throw new Error(failure)
+  const all = within(config.deliverTimeoutMs, `${count} answers of ${N} tokens`, (resolve) => {
+    onDone = resolve
+    onAllDone = resolve
+  })
+  const request = `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`
+  const sentAt = nowNs()
+  for (const client of round) client.socket.write(request)
+  await all
+  if (failure !== undefined) throw new Error(failure)
+  return { sentAt, round }
+}
+
+async function runAnswers () {
+  const N = config.tokens
+  const warm = Math.min(C, config.warmClients)
+  if (warm > 0) {
+    const { round } = await answerRound(warm, false)
+    for (const client of round) client.socket.resetAndDestroy()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  const tokens = C * N
+  latencies = new Float64Array(tokens)
+  const before = await get('/stats')
+  const cpuBefore = process.cpuUsage()
+  const waitBefore = runQueueWaitNs()
+  const { sentAt, round } = await answerRound(C, true)
+  const cpuLoad = process.cpuUsage(cpuBefore)
+  const loadWaitNs = runQueueWaitNs() - waitBefore
+  const after = await get('/stats')
+  for (const client of round) clients.push(client)
+  if (latencyCount !== tokens) throw new Error(`counted ${latencyCount} of ${tokens} tokens`)
+  const windowNs = lastReceive - sentAt
+  const sorted = latencies.sort()
+  const serverCpuUs = (after.cpuUser - before.cpuUser) + (after.cpuSystem - before.cpuSystem)
+  return {
+    tokens,
+    warmClients: warm,
+    windowMs: windowNs / 1e6,
+    tokensPerSec: tokens / (windowNs / 1e9),
+    p50Ms: percentile(sorted, 0.5) / 1e6,
+    p99Ms: percentile(sorted, 0.99) / 1e6,
+    maxMs: sorted[sorted.length - 1] / 1e6,
+    serverCpuUsPerToken: serverCpuUs / tokens,
+    loadCpuShare: (cpuLoad.user + cpuLoad.system) / 1000 / (windowNs / 1e6),
+    rssPeakMiB: after.maxRss / 1048576,
+    rssAfterMiB: after.rss / 1048576,
+    serverWaitMs: (after.runQueueWaitNs - before.runQueueWaitNs) / 1e6,
+    loadWaitMs: loadWaitNs / 1e6
+  }
+}
+
+/**
+ * Stall mode: one client sends GET /answer?stall=1 for a long answer, reads its first bytes (the
+ * head) and stops reading. Once the source stopped moving (`stableMs`), the server's own account
+ * (GET /answer-stats): tokens pulled, bytes it holds for the client, and its bound. A contender
+ * whose bound is the contract under test (`asserted`) fails the run if it holds more than
+ * highWaterMark + one message.
+ */
+async function runStall () {
+  const path = `/answer?tokens=${config.tokens}&stall=1`
+  let received = 0
+  let status
+  const client = { index: 0 }
+  const socket = connect({ host, port, noDelay: true })
+  clients.push({ socket })
+  socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nAccept: text/event-stream\r\n\r\n`))
+  socket.on('error', (err) => { if (!finishing) fail(client, err.code ?? err.message) })
+  socket.on('close', () => { if (!finishing) fail(client, 'connection closed') })
+  await within(config.connectTimeoutMs, 'the stalled answer\'s head', (resolve) => {
+    onAllHeads = resolve
+    socket.on('data', (chunk) => {
+      // Only the first read: the head (and whatever came with it); then nothing more is read.
+      if (received === 0) {
+        status = Number(chunk.toString('latin1', 0, 16).split(' ')[1])
+        socket.pause()
+        resolve()
+      }
+      received += chunk.length
+    })
+  })
+  if (status !== 200) throw new Error(`status ${status}`)
+  const started = Date.now()
+  let last = await get('/answer-stats')
+  let stableSince = Date.now()
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    if (failure !== undefined) throw new Error(failure)
+    const stats = await get('/answer-stats')
+    if (!stats.started || stats.pulled !== last.pulled || stats.heldBytes !== last.heldBytes) stableSince = Date.now()
+    last = stats
+    if (last.started && Date.now() - stableSince >= config.stableMs) break
+    if (Date.now() - started > config.stallTimeoutMs) throw new Error(`the source still moves after ${config.stallTimeoutMs} ms (${last.pulled} tokens pulled)`)
+  }
+  const bound = last.highWaterMark + last.frameBytes
+  const result = {
+    pulled: last.pulled,
+    pulledBytes: last.pulled * last.frameBytes,
+    heldBytes: last.heldBytes,
+    resBytes: last.resBytes,
+    socketBytes: last.socketBytes,
+    highWaterMark: last.highWaterMark,
+    frameBytes: last.frameBytes,
+    bound,
+    withinBound: last.heldBytes <= bound,
+    asserted: last.asserted,
+    clientReadBytes: received,
+    stallMs: stableSince - started,
+    rssMiB: last.rss / 1048576
+  }
+  if (last.asserted && !result.withinBound) {
+    throw new Error(`the server holds ${last.heldBytes} B for the stalled client, over highWaterMark ${last.highWaterMark} + one message ${last.frameBytes} = ${bound} B`)
+  }
+  return result
+}
+
 function finish (result) {
   finishing = true
   // A reset leaves no TIME_WAIT behind, so runs back to back never run short of ports.
@@ -302,8 +502,13 @@ const hardStop = setTimeout(() => finish({ ok: false, error: 'load generator dea
 hardStop.unref()
 
 try {
-  const result = mode === 'idle' ? await runIdle() : mode === 'users' ? await runUsers() : await runBurst()
-  finish({ ok: true, mode, clients: C, events: N, size: S, warm: W, ...result })
+  if (mode === 'answers' || mode === 'stall') {
+    const result = mode === 'answers' ? await runAnswers() : await runStall()
+    finish({ ok: true, mode, clients: C, perAnswer: config.tokens, json: config.json, pace: config.pace, ...result })
+  } else {
+    const result = mode === 'idle' ? await runIdle() : mode === 'users' ? await runUsers() : await runBurst()
+    finish({ ok: true, mode, clients: C, events: N, size: S, warm: W, ...result })
+  }
 } catch (err) {
   finish({ ok: false, mode, clients: C, events: N, size: S, error: failure ?? err.message })
 }

@@ -4,6 +4,7 @@
 //   node bench/profile.mjs hub c1k            top functions of fastify-sse-hub, 1000 x 200 x 256
 //   node bench/profile.mjs hub idle --top=40  the accept path, 10,000 connections
 //   node bench/profile.mjs hub users8k        8,000 users on ['broadcast', 'user:<i>'], one event each
+//   node bench/profile.mjs hub answers        2,000 answers x 500 text tokens through sendAll()
 //   node bench/profile.mjs --summarize=FILE.cpuprofile   the same summary of any profile
 //   the .cpuprofile is kept in bench/results/profiles/ (open it in Chrome DevTools)
 import { spawn } from 'node:child_process'
@@ -20,7 +21,10 @@ const CELLS = {
   // The users cells profile their multi-topic side: streams on ['broadcast', 'user:<i>'].
   users2k: { mode: 'users', clients: 2000, rounds: 3, size: 64, topics: 'multi' },
   users8k: { mode: 'users', clients: 8000, rounds: 3, size: 64, topics: 'multi' },
-  users16k: { mode: 'users', clients: 16000, rounds: 3, size: 64, topics: 'multi' }
+  users16k: { mode: 'users', clients: 16000, rounds: 3, size: 64, topics: 'multi' },
+  answers: { mode: 'answers', clients: 2000, tokens: 500 },
+  'answers-json': { mode: 'answers', clients: 2000, tokens: 500, json: true },
+  'answers-paced': { mode: 'answers', clients: 500, tokens: 100, pace: 20 }
 }
 
 const [contender = 'hub', cellId = 'c1k'] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'))

@@ -37,6 +37,11 @@ function escapeXml (text) {
 }
 
 function cellTitle (cell) {
+  if (cell.mode === 'answers') {
+    return `${fmt(cell.clients)} answers × ${fmt(cell.tokens)} ${cell.json ? 'JSON' : 'text'} tokens` +
+      (cell.pace > 0 ? `, one every ${fmt(cell.pace)} ms` : ', a ready source')
+  }
+  if (cell.mode === 'stall') return 'One client that stops reading: what the server holds for it'
   if (cell.mode === 'users') return `${fmt(cell.clients)} users × 1 event, on two topics vs one`
   return cell.mode === 'idle'
     ? `${fmt(cell.clients)} idle connections`
@@ -67,6 +72,34 @@ export function aggregate (results) {
         rows.push({ ...common, ...usersFigures(ok) })
         continue
       }
+      if (cell.mode === 'answers') {
+        rows.push({
+          ...common,
+          tokensPerSec: metric('tokensPerSec'),
+          p50Ms: metric('p50Ms'),
+          p99Ms: metric('p99Ms'),
+          cpuUs: metric('serverCpuUsPerToken'),
+          rssPeakMiB: metric('rssPeakMiB'),
+          loadCpu: metric('loadCpuShare')
+        })
+        continue
+      }
+      if (cell.mode === 'stall') {
+        rows.push({
+          ...common,
+          pulled: metric('pulled'),
+          pulledBytes: metric('pulledBytes'),
+          heldBytes: metric('heldBytes'),
+          heldMax: Math.max(...ok.map((run) => run.heldBytes)),
+          highWaterMark: metric('highWaterMark'),
+          frameBytes: metric('frameBytes'),
+          bound: metric('bound'),
+          withinAll: ok.length > 0 && ok.every((run) => run.withinBound),
+          asserted: ok.some((run) => run.asserted),
+          rssMiB: metric('rssMiB')
+        })
+        continue
+      }
       rows.push({
         ...common,
         deliveriesPerSec: metric('deliveriesPerSec'),
@@ -81,7 +114,8 @@ export function aggregate (results) {
         acceptCpuUs: metric('serverCpuUsPerAccept')
       })
     }
-    cells.push({ cell, rows, ratios: cell.mode === 'users' ? usersRatios(results, cell) : ratios(results, cell) })
+    const ratiosOf = cell.mode === 'users' ? usersRatios : cell.mode === 'answers' ? answersRatios : cell.mode === 'stall' ? () => ({ each: {} }) : ratios
+    cells.push({ cell, rows, ratios: ratiosOf(results, cell) })
   }
   return cells
 }
@@ -157,6 +191,32 @@ function ratios (results, cell) {
     }
     out[ours].allRunsOk = results.runs.filter((run) => run.cell === cell.id && run.contender === ours).every((run) => run.ok)
   }
+  return out
+}
+
+/**
+ * The answers cells: every contender's tokens/s, CPU per token and p99 over node:http's, and its
+ * tokens/s over the best library's, inside each repetition, then the median.
+ */
+function answersRatios (results, cell) {
+  const reps = [...new Set(results.runs.filter((run) => run.cell === cell.id).map((run) => run.rep))]
+  const contenders = contendersOf(results, cell)
+  const libraries = contenders.filter((c) => c.kind === 'library').map((c) => c.id)
+  const pick = (rep, id) => results.runs.find((run) => run.cell === cell.id && run.rep === rep && run.contender === id && run.ok)
+  const each = (field, a, b) => reps.map((rep) => pick(rep, a)?.[field] / pick(rep, b)?.[field]).filter(Number.isFinite)
+  const out = { each: {}, vsBestLibrary: {}, cpuVsNode: {}, p99VsNode: {}, vsNodeEach: {}, vsBestLibraryEach: {} }
+  for (const { id } of contenders) {
+    out.vsNodeEach[id] = each('tokensPerSec', id, 'node-http')
+    out.each[id] = median(out.vsNodeEach[id])
+    out.cpuVsNode[id] = median(each('serverCpuUsPerToken', id, 'node-http'))
+    out.p99VsNode[id] = median(each('p99Ms', id, 'node-http'))
+    out.vsBestLibraryEach[id] = reps.map((rep) => {
+      const best = Math.max(...libraries.filter((lib) => lib !== id).map((lib) => pick(rep, lib)?.tokensPerSec ?? NaN).filter(Number.isFinite))
+      return pick(rep, id)?.tokensPerSec / best
+    }).filter(Number.isFinite)
+    out.vsBestLibrary[id] = median(out.vsBestLibraryEach[id])
+  }
+  out.altVsHub = { tokens: median(each('tokensPerSec', 'hub-alt', 'hub')), cpu: median(each('serverCpuUsPerToken', 'hub-alt', 'hub')), p99: median(each('p99Ms', 'hub-alt', 'hub')) }
   return out
 }
 
@@ -325,6 +385,117 @@ function usersSection (results, entries) {
   return lines
 }
 
+/** The answers targets (issue 11, item 7). */
+const ANSWERS_VS_NODE = 0.9
+const ANSWERS_VS_LIBRARY = 2
+
+const ANSWERS_COLUMNS = [
+  ['tokens/s', (row) => fmt(row.tokensPerSec)],
+  ['× node:http', (row, entry) => fmt(entry.ratios.each[row.contender.id], 2)],
+  ['× best library', (row, entry) => row.contender.kind === 'library' ? '' : fmt(entry.ratios.vsBestLibrary[row.contender.id], 2)],
+  ['server CPU µs/token', (row) => fmt(row.cpuUs, 2)],
+  ['p50 ms', (row) => fmt(row.p50Ms, 2)],
+  ['p99 ms', (row) => fmt(row.p99Ms, 1)],
+  ['server RSS peak MiB', (row) => fmt(row.rssPeakMiB)],
+  ['load-generator CPU', (row) => `${fmt(row.loadCpu * 100)} %`]
+]
+
+/** Whether the plugin met the answers targets in one cell, with the figures. */
+export function answersVerdict (entry, id = 'hub') {
+  const row = entry.rows.find((r) => r.contender.id === id)
+  if (row === undefined || row.ok === 0) return undefined
+  const vsNode = entry.ratios.each[id]
+  const vsLibrary = entry.ratios.vsBestLibrary[id]
+  const allOk = row.ok === row.runs
+  return {
+    vsNode,
+    vsLibrary,
+    nodeMet: allOk && vsNode >= ANSWERS_VS_NODE,
+    libraryMet: allOk && vsLibrary >= ANSWERS_VS_LIBRARY,
+    vsNodeEach: entry.ratios.vsNodeEach[id],
+    vsLibraryEach: entry.ratios.vsBestLibraryEach[id]
+  }
+}
+
+/** The answers cells (issue 11): a table per cell, the targets, and the stalled client. */
+function answersSection (results, entries) {
+  const lines = [
+    '## Streaming answers (issue 11)',
+    '',
+    'C clients each `GET /answer?tokens=N` at once (connections opened first, then every request in one',
+    'loop); the server streams N tokens of ~20 B from one async generator (`bench/common/tokens.mjs`, the',
+    'same module for every contender; a ready source unless paced), each token stamped with',
+    '`process.hrtime.bigint()` when it is pulled. **fastify-sse-hub**: `reply.sse({ topics: [] })` and',
+    '`stream.sendAll(answer)`, default `highWaterMark` (64 KiB), text tokens `{ event: \'token\', text }`',
+    'checked by `Type.String({ minLength: 1 })`, or JSON ones `{ event: \'tick\', data }` checked by the',
+    'fan-out cells\' object schema. **node:http**, hand-written: `for await` over the answer, each token',
+    'encoded by hand and `res.write()`, `\'drain\'` awaited when it returns false. **@fastify/sse**:',
+    '`await reply.sse.send(answer)` on an `sse: \'only\'` route (a route serializer passes text through).',
+    '**fastify-sse-v2**: `reply.sse(answer)` (JSON data stringified by the app). Every client must get',
+    'tokens 0 … N − 1 in order and then the end of its response, or the run fails. A warm-up of 200',
+    'answers on other connections runs first. **tokens/s**: C × N / (last token received − first',
+    'request sent); **CPU/token**: the server\'s user + system CPU over the same span / (C × N);',
+    '**p99**: token pulled → received on the load side, over all C × N tokens; **RSS peak**: the',
+    'server process\'s peak RSS (`maxRSS`; a fresh process per run). × node:http and × best library',
+    'are taken inside each repetition, then the median.',
+    ''
+  ]
+  const runs = new Map()
+  for (const entry of entries) {
+    if (entry.cell.run === undefined) continue
+    const key = entry.cell.run.date
+    if (!runs.has(key)) runs.set(key, { run: entry.cell.run, ids: [], alt: entry.rows.some((row) => row.contender.id === 'hub-alt') })
+    runs.get(key).ids.push(entry.cell.id)
+  }
+  for (const { run, ids, alt } of runs.values()) lines.push(provenance(run, ids, alt), '')
+  for (const entry of entries.filter((e) => e.cell.mode === 'answers')) {
+    lines.push(`### ${cellTitle(entry.cell)} (\`${entry.cell.id}\`)`, '')
+    const header = [
+      `| contender | ${ANSWERS_COLUMNS.map(([heading]) => heading).join(' | ')} | runs ok |`,
+      `| --- | ${ANSWERS_COLUMNS.map(() => '---:').join(' | ')} | ---: |`
+    ]
+    lines.push(...header)
+    for (const row of entry.rows) {
+      lines.push(`| ${contenderName(row.contender)} | ${ANSWERS_COLUMNS.map(([, value]) => value(row, entry)).join(' | ')} | ${row.ok}/${row.runs} |`)
+    }
+    lines.push('')
+    const verdict = answersVerdict(entry)
+    if (entry.cell.pace > 0) {
+      lines.push(`Paced: the answers cannot go faster than ${fmt(entry.cell.clients / entry.cell.pace * 1000)} tokens/s (${fmt(entry.cell.clients)} ` +
+        `answers at one token per ${fmt(entry.cell.pace)} ms), so tokens/s only shows who kept the pace; the latency is the figure here. ` +
+        'The throughput targets apply to the ready source.', '')
+    } else if (verdict !== undefined) {
+      const range = (list) => list.length === 0 ? 'n/a' : `${fmt(Math.min(...list), 2)}–${fmt(Math.max(...list), 2)}`
+      lines.push(`Targets: ≥ ${ANSWERS_VS_NODE}× the hand-written server's tokens/s — **${verdict.nodeMet ? 'met' : 'not met'}** ` +
+        `(${fmt(verdict.vsNode, 2)}×; per repetition ${range(verdict.vsNodeEach)}); ≥ ${ANSWERS_VS_LIBRARY}× the best library — ` +
+        `**${verdict.libraryMet ? 'met' : 'not met'}** (${fmt(verdict.vsLibrary, 2)}×; per repetition ${range(verdict.vsLibraryEach)}).`, '')
+    }
+    const alt = entry.ratios.altVsHub
+    if (entry.rows.some((row) => row.contender.id === 'hub-alt' && row.ok > 0)) {
+      lines.push(`The alt build against this one (medians of per-repetition ratios): tokens/s ${fmt(alt.tokens, 2)}×, CPU per token ${fmt(alt.cpu, 2)}×, p99 ${fmt(alt.p99, 2)}×.`, '')
+    }
+  }
+  const stall = entries.find((e) => e.cell.mode === 'stall')
+  if (stall !== undefined) {
+    lines.push(`### ${cellTitle(stall.cell)} (\`${stall.cell.id}\`)`, '',
+      'One client sends `GET /answer?stall=1` for an answer of ' + fmt(stall.cell.tokens) + ' tokens, reads its first bytes (the head)',
+      'and stops reading (`socket.pause()`). Once the source has not moved for 1 s, the server reports how',
+      'many tokens it pulled and what it holds for that client: the response\'s `writableLength` (Node\'s',
+      'buffer and its socket\'s; for fastify-sse-v2 also the Readable it pipes from). The rest of what was',
+      'pulled sits in the kernel\'s socket buffers (loopback), not in the process. Bound: the contender\'s',
+      'highWaterMark + one token message on the wire (chunk framing included); asserted for the plugin',
+      '(the run fails above it) and for the hand-written server (16 KiB: Node\'s default', '`writableHighWaterMark`), reported for the libraries.', '',
+      '| contender | tokens pulled | ≈ bytes pulled | held for the client (B), median | max over runs | highWaterMark + one message (B) | within | runs ok |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |')
+    for (const row of stall.rows) {
+      lines.push(`| ${contenderName(row.contender)} | ${fmt(row.pulled)} | ${fmt(row.pulledBytes)} | ${fmt(row.heldBytes)} | ${fmt(row.heldMax)} | ` +
+        `${fmt(row.highWaterMark)} + ${fmt(row.frameBytes)} = ${fmt(row.bound)} | ${row.ok === 0 ? 'n/a' : row.withinAll ? 'yes' : 'no'}${row.asserted ? ' (asserted)' : ''} | ${row.ok}/${row.runs} |`)
+    }
+    lines.push('')
+  }
+  return lines
+}
+
 function failureLines (cells) {
   const lines = []
   for (const entry of cells) {
@@ -472,12 +643,14 @@ function markdown (results, cells, goals) {
     lines.push('| 4 | Micro-benchmarks for the pieces (encoder, validator, ring buffer) | ' + (results.micro ? '**met**' : 'not run') + ' | `bench/micro.mjs`, table below |', '')
   }
   for (const entry of cells) {
-    if (entry.cell.mode === 'users') continue
+    if (entry.cell.mode === 'users' || entry.cell.mode === 'answers' || entry.cell.mode === 'stall') continue
     lines.push(`## ${cellTitle(entry.cell)}`, '')
     lines.push(...contenderTable(entry, entry.cell.mode === 'idle' ? IDLE_COLUMNS : BURST_COLUMNS), '')
   }
   const users = cells.filter((entry) => entry.cell.mode === 'users')
   if (users.length > 0) lines.push(...usersSection(results, users))
+  const answers = cells.filter((entry) => entry.cell.mode === 'answers' || entry.cell.mode === 'stall')
+  if (answers.length > 0) lines.push(...answersSection(results, answers))
   const failures = failureLines(cells)
   if (failures.length > 0) lines.push('### Failed runs (not counted)', '', ...failures, '')
   if (results.notes.length > 0) lines.push('### Notes', '', ...results.notes.map((note) => `- ${note}`), '')
@@ -496,6 +669,17 @@ function summary (cells, goals) {
   for (const entry of cells) {
     lines.push(cellTitle(entry.cell))
     for (const row of entry.rows) {
+      if (entry.cell.mode === 'answers') {
+        lines.push(`  ${row.contender.label.padEnd(26)} ${fmt(row.tokensPerSec).padStart(10)} tokens/s (${fmt(entry.ratios.each[row.contender.id], 2)}× node:http)  ` +
+          `${fmt(row.cpuUs, 2).padStart(6)} µs CPU/token  p50 ${fmt(row.p50Ms, 1).padStart(6)} ms  p99 ${fmt(row.p99Ms, 1).padStart(6)} ms  ` +
+          `RSS peak ${fmt(row.rssPeakMiB)} MiB  load-gen CPU ${fmt(row.loadCpu * 100)} %  (${row.ok}/${row.runs} ok)`)
+        continue
+      }
+      if (entry.cell.mode === 'stall') {
+        lines.push(`  ${row.contender.label.padEnd(26)} ${fmt(row.pulled).padStart(9)} tokens pulled, ${fmt(row.heldBytes)} B held (max ${fmt(row.heldMax)}), ` +
+          `bound ${fmt(row.bound)} B: ${row.withinAll ? 'within' : 'OVER'}  (${row.ok}/${row.runs} ok)`)
+        continue
+      }
       if (entry.cell.mode === 'users') {
         lines.push(`  ${row.contender.label.padEnd(26)} blocked ${fmt(row.single.blockedMs, 1).padStart(7)} → ${fmt(row.multi.blockedMs, 1).padStart(7)} ms (${fmt(row.blockedRatio, 2)}×)  ` +
           `CPU ${fmt(row.single.cpuMs, 1).padStart(7)} → ${fmt(row.multi.cpuMs, 1).padStart(7)} ms (${fmt(row.cpuRatio, 2)}×)  ` +
@@ -518,6 +702,18 @@ function summary (cells, goals) {
     lines.push(entry.cell.mode === 'idle'
       ? `alt build vs hub, ${entry.cell.id}: accept time ${fmt(alt.acceptVsHub, 3)}×, server CPU per accept ${fmt(alt.acceptCpuVsHub, 3)}× (medians of per-repetition ratios)`
       : `alt build vs hub, ${entry.cell.id}: deliveries/s ${fmt(alt.vsHub, 3)}×, server CPU per delivery ${fmt(alt.cpuVsHub, 3)}× (medians of per-repetition ratios)`)
+  }
+  for (const entry of cells.filter((e) => e.cell.mode === 'answers' && !(e.cell.pace > 0))) {
+    for (const id of ['hub', 'hub-alt']) {
+      const v = answersVerdict(entry, id)
+      if (v === undefined) continue
+      lines.push(`answers target, ${entry.cell.id}, ${id}: ${fmt(v.vsNode, 2)}× node:http tokens/s (≥ ${ANSWERS_VS_NODE}: ${v.nodeMet ? 'MET' : 'NOT MET'}), ` +
+        `${fmt(v.vsLibrary, 2)}× the best library (≥ ${ANSWERS_VS_LIBRARY}: ${v.libraryMet ? 'MET' : 'NOT MET'})`)
+    }
+    if (entry.rows.some((row) => row.contender.id === 'hub-alt' && row.ok > 0)) {
+      const alt = entry.ratios.altVsHub
+      lines.push(`alt build vs hub, ${entry.cell.id}: tokens/s ${fmt(alt.tokens, 3)}×, server CPU per token ${fmt(alt.cpu, 3)}×, p99 ${fmt(alt.p99, 3)}× (medians of per-repetition ratios)`)
+    }
   }
   for (const line of failureLines(cells)) lines.push(line)
   for (const goal of goals) lines.push(`target ${goal.id}: ${goal.met ? 'MET' : 'NOT MET'} — ${goal.figures.join('; ')}`)

@@ -5,12 +5,14 @@
 //
 //   node bench/run.mjs            every cell, 3 repetitions, then the micro-benchmarks
 //   node bench/run.mjs --quick    one mid cell: the plugin, the two ceilings and better-sse
-//   options: --reps=N  --cells=c100,c1k,c5k,idle,users2k,users8k,users16k
+//   options: --reps=N  --cells=c100,c1k,c5k,idle,users2k,users8k,users16k,
+//                               answers,answers-json,answers-paced,answers-stall
 //            --contenders=hub,node-http,...  --no-docs  --no-micro  --out=FILE (results JSON)
 //            --alt=/path/to/checkout  adds `hub-alt`: the plugin built in that checkout, run
 //            interleaved with `hub`, to measure a proposed change within one run
 //            --merge  puts the cells run into the results already in FILE (their earlier runs
 //            replaced, every other cell and the micro-benchmarks kept) instead of a new file
+//            --help   prints this
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
@@ -33,6 +35,9 @@ const CONTENDERS = [
   { id: 'fastify-sse-v2', label: 'fastify-sse-v2', kind: 'library', package: 'fastify-sse-v2', script: 'fastify-sse-v2.mjs' }
 ]
 
+/** The answers cells' contenders: the plugin, the hand-written node:http server, the libraries that take an async iterable. */
+const ANSWER_CONTENDERS = ['hub', 'hub-alt', 'node-http', 'fastify-sse', 'fastify-sse-v2']
+
 const CELLS = [
   { id: 'c100', mode: 'burst', clients: 100, events: 2000, size: 64 },
   { id: 'c1k', mode: 'burst', clients: 1000, events: 200, size: 256 },
@@ -42,7 +47,15 @@ const CELLS = [
   // only the plugin (other libraries have no multi-topic streams).
   { id: 'users2k', mode: 'users', clients: 2000, rounds: 3, size: 64, only: ['hub', 'hub-alt'] },
   { id: 'users8k', mode: 'users', clients: 8000, rounds: 3, size: 64, only: ['hub', 'hub-alt'] },
-  { id: 'users16k', mode: 'users', clients: 16000, rounds: 3, size: 64, only: ['hub', 'hub-alt'] }
+  { id: 'users16k', mode: 'users', clients: 16000, rounds: 3, size: 64, only: ['hub', 'hub-alt'] },
+  // Issue 11: C answers at once, each N tokens of ~20 B from the same async generator, pulled by
+  // sendAll() / written by hand with backpressure / handed to the libraries; text tokens, JSON
+  // ones (checked by the plugin's schema), paced like a model (500 × 50 tokens/s: well within one
+  // core, so latency, not throughput, is the figure); and one client that stops reading.
+  { id: 'answers', mode: 'answers', clients: 2000, tokens: 500, only: ANSWER_CONTENDERS },
+  { id: 'answers-json', mode: 'answers', clients: 2000, tokens: 500, json: true, only: ANSWER_CONTENDERS },
+  { id: 'answers-paced', mode: 'answers', clients: 500, tokens: 100, pace: 20, only: ANSWER_CONTENDERS },
+  { id: 'answers-stall', mode: 'stall', clients: 1, tokens: 10_000_000, only: ANSWER_CONTENDERS }
 ]
 
 /** A users run measures both topic sets, each with a fresh server, the order alternating. */
@@ -57,7 +70,8 @@ function parseArgs (argv) {
   const args = { quick: false, reps: undefined, cells: undefined, contenders: undefined, docs: true, micro: true, out: undefined, alt: undefined, merge: false }
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=')
-    if (key === 'quick') args.quick = true
+    if (key === 'help') args.help = true
+    else if (key === 'quick') args.quick = true
     else if (key === 'reps') args.reps = Number(value)
     else if (key === 'cells') args.cells = value.split(',')
     else if (key === 'contenders') args.contenders = value.split(',')
@@ -143,7 +157,8 @@ async function runLoad (contender, cell, env, extra) {
     return { ok: false, error: `server did not start: ${err.message}` }
   }
   try {
-    const config = { port: server.value.port, mode: cell.mode, clients: cell.clients, events: cell.events ?? 0, size: cell.size ?? 0, ...extra }
+    const answers = cell.tokens === undefined ? {} : { tokens: cell.tokens, json: cell.json ?? false, pace: cell.pace ?? 0 }
+    const config = { port: server.value.port, mode: cell.mode, clients: cell.clients, events: cell.events ?? 0, size: cell.size ?? 0, ...answers, ...extra }
     const { value } = await spawnJson(LOAD_CORE, ['load.mjs', JSON.stringify(config)], { timeoutMs: LOAD_DEADLINE_MS })
     return value
   } catch (err) {
@@ -223,6 +238,14 @@ function runSummary (cell, result) {
       `CPU ${fmt(single.cpuMs, 1)} → ${fmt(multi.cpuMs, 1)} ms (${fmt(multi.cpuMs / single.cpuMs, 2)}×), ` +
       `delivery ${fmt(single.deliveryMs, 1)} → ${fmt(multi.deliveryMs, 1)} ms (${fmt(multi.deliveryMs / single.deliveryMs, 2)}×), single → multi`
   }
+  if (cell.mode === 'answers') {
+    return `${fmt(result.tokensPerSec)} tokens/s, p50 ${fmt(result.p50Ms, 1)} ms, p99 ${fmt(result.p99Ms, 1)} ms, ` +
+      `${fmt(result.serverCpuUsPerToken, 2)} µs CPU/token, RSS peak ${fmt(result.rssPeakMiB)} MiB, load-gen CPU ${fmt(result.loadCpuShare * 100)} %`
+  }
+  if (cell.mode === 'stall') {
+    return `${fmt(result.pulled)} tokens pulled, ${fmt(result.heldBytes)} B held for the client ` +
+      `(highWaterMark ${fmt(result.highWaterMark)} + one message ${fmt(result.frameBytes)} = ${fmt(result.bound)} B: ${result.withinBound ? 'within' : 'OVER'})`
+  }
   return `${fmt(result.deliveriesPerSec)} deliveries/s, p50 ${fmt(result.p50Ms, 1)} ms, p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.serverCpuNsPerDelivery)} ns CPU/delivery`
 }
 
@@ -242,6 +265,12 @@ let hasTaskset = false
 
 async function main () {
   const args = parseArgs(process.argv.slice(2))
+  if (args.help) {
+    // The comment at the top of this file.
+    const text = readFileSync(fileURLToPath(import.meta.url), 'utf8')
+    console.log(text.slice(0, text.indexOf('\nimport ')).replace(/^\/\/ ?/gm, ''))
+    return
+  }
   hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
   if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first')
   const notes = []

@@ -97,6 +97,8 @@ export function serverStats (connections, collect) {
     heapUsed: mem.heapUsed,
     external: mem.external,
     arrayBuffers: mem.arrayBuffers,
+    // The peak RSS of this process so far (a fresh process per run: the run's peak).
+    maxRss: process.resourceUsage().maxRSS * 1024,
     runQueueWaitNs: runQueueWaitNs()
   }
 }

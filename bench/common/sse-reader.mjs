@@ -18,8 +18,9 @@ const ENDED = 5
 
 /**
  * `handlers.head(status, headers)` once the response head is read; `handlers.event(type, data)`
- * for every event not named `tick`; `handlers.tick(seq, stamp)` for every `tick` event, with
- * `seq` and `stamp` (the publish time in ns) read from its JSON payload; `handlers.end()` when
+ * for every event not named `tick` or `token`; `handlers.tick(seq, stamp)` for every `tick`
+ * event, with `seq` and `stamp` (the publish time in ns) read from its JSON payload, and for
+ * every `token` event (the answers cells), read from its text `<seq> <stamp>…`; `handlers.end()` when
  * the body ends; `handlers.error(message)` when the bytes are not what they should be.
  */
 export class SseReader {
@@ -32,6 +33,7 @@ export class SseReader {
     this.crlfLeft = 0
     this.partial = null
     this.isTick = false
+    this.isToken = false
     this.type = null
     this.dataBuf = null
     this.dataStart = 0
@@ -172,17 +174,34 @@ export class SseReader {
       if (buf[v] === SPACE) v++
       // tick
       this.isTick = end - v === 4 && buf[v] === 116 && buf[v + 1] === 105 && buf[v + 2] === 99 && buf[v + 3] === 107
-      this.type = this.isTick ? null : buf.toString('latin1', v, end)
+      // token
+      this.isToken = end - v === 5 && buf[v] === 116 && buf[v + 1] === 111 && buf[v + 2] === 107 && buf[v + 3] === 101 && buf[v + 4] === 110
+      this.type = this.isTick || this.isToken ? null : buf.toString('latin1', v, end)
     }
     // id: and retry: lines carry nothing the benchmark checks.
   }
 
   dispatch () {
     const isTick = this.isTick
+    const isToken = this.isToken
     const type = this.type
     this.isTick = false
+    this.isToken = false
     this.type = null
     if (this.dataBuf === null && this.dataText === null) return // an id-only or retry frame
+    if (isToken) {
+      if (this.dataText === null && this.readToken(this.dataBuf, this.dataStart, this.dataEnd)) {
+        this.dataBuf = null
+        return
+      }
+      const text = this.dataText ?? this.dataBuf.toString('latin1', this.dataStart, this.dataEnd)
+      this.dataBuf = null
+      this.dataText = null
+      const match = /^(\d+) (\d+)/.exec(text)
+      if (match === null) return this.fail(`token data is not "<seq> <stamp>": ${text.slice(0, 80)}`)
+      this.handlers.tick(Number(match[1]), Number(match[2]))
+      return
+    }
     if (!isTick) {
       const data = this.dataText ?? this.dataBuf.toString('latin1', this.dataStart, this.dataEnd)
       this.dataBuf = null
@@ -232,6 +251,28 @@ export class SseReader {
       digits++
     }
     if (digits === 0 || buf[p] !== 34) return false
+    this.handlers.tick(seq, stamp)
+    return true
+  }
+
+  /** The fast path of a text token: `<digits> <digits>` read in place; false when it is not that. */
+  readToken (buf, start, end) {
+    let p = start
+    let seq = 0
+    for (; p < end; p++) {
+      const c = buf[p] - 48
+      if (c < 0 || c > 9) break
+      seq = seq * 10 + c
+    }
+    if (p === start || buf[p] !== SPACE) return false
+    const from = ++p
+    let stamp = 0
+    for (; p < end; p++) {
+      const c = buf[p] - 48
+      if (c < 0 || c > 9) break
+      stamp = stamp * 10 + c
+    }
+    if (p === from) return false
     this.handlers.tick(seq, stamp)
     return true
   }

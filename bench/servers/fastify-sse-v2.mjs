@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import { FastifySSEPlugin } from 'fastify-sse-v2'
 import { EVENT_NAME, makeJson } from '../common/payload.mjs'
 import { addControlRoutes, listenFastify } from '../common/server-kit.mjs'
+import { JSON_TOKEN_EVENT, TOKEN_EVENT, answer, answerStats, parseAnswer, stallProgress } from '../common/tokens.mjs'
 
 const app = Fastify({ logger: false })
 await app.register(FastifySSEPlugin, { retryDelay: 3000 })
@@ -15,6 +16,21 @@ app.get('/events', (request, reply) => {
   replies.add(reply)
   request.raw.socket.on('close', () => replies.delete(reply))
 })
+
+// The answers cells (issue 11): the answer handed to `reply.sse()`, as its README streams an
+// async iterable (made a Readable, highWaterMark 16 KiB by default, piped to the response, which
+// it ends). `data` is a string: JSON tokens are stringified by the app.
+const textToken = (seq, data) => ({ event: TOKEN_EVENT, data })
+const jsonToken = (seq, data) => ({ event: JSON_TOKEN_EVENT, data: JSON.stringify(data) })
+app.get('/answer', (request, reply) => {
+  const spec = parseAnswer(request.query)
+  // What the library queues in front of the response: the Readables it pipes into it.
+  const piped = []
+  reply.raw.on('pipe', (source) => piped.push(source))
+  const extra = () => piped.reduce((sum, source) => sum + source.readableLength, 0)
+  reply.sse(answer(spec, spec.json ? jsonToken : textToken, stallProgress(spec, reply.raw, extra)))
+})
+app.get('/answer-stats', async () => answerStats({ highWaterMark: 16_384, asserted: false }))
 
 addControlRoutes(app, {
   connections: () => replies.size,

@@ -3,6 +3,7 @@
 import { createServer } from 'node:http'
 import { EVENT_NAME, makeJson } from '../common/payload.mjs'
 import { announce, burst, parseBurst, serverStats } from '../common/server-kit.mjs'
+import { answer, answerStats, handFrame, parseAnswer, stallProgress, stalled } from '../common/tokens.mjs'
 
 const HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -22,6 +23,31 @@ function json (res, body) {
   res.end(text)
 }
 
+/**
+ * The answers cells' ceiling, hand-written: `for await` over the answer, each token encoded by
+ * hand and written, and when write() returns false, wait for 'drain' (or the client's close).
+ * Its bound: the response's writableHighWaterMark (16 KiB) plus the write that crossed it.
+ */
+async function streamAnswer (res, spec) {
+  res.writeHead(200, HEADERS)
+  let closed = false
+  let wake
+  res.on('close', () => {
+    closed = true
+    wake?.()
+  })
+  res.on('drain', () => wake?.())
+  for await (const frame of answer(spec, handFrame, stallProgress(spec, res))) {
+    if (closed) break
+    if (!res.write(frame)) {
+      await new Promise((resolve) => { wake = resolve })
+      wake = undefined
+      if (closed) break
+    }
+  }
+  if (!closed) res.end()
+}
+
 const server = createServer((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1')
   const query = Object.fromEntries(url.searchParams)
@@ -30,6 +56,18 @@ const server = createServer((req, res) => {
     res.flushHeaders()
     responses.add(res)
     res.on('close', () => responses.delete(res))
+  } else if (url.pathname === '/answer') {
+    let spec
+    try {
+      spec = parseAnswer(query)
+    } catch (err) {
+      res.writeHead(400)
+      res.end(String(err.message))
+      return
+    }
+    streamAnswer(res, spec).catch((err) => res.destroy(err))
+  } else if (url.pathname === '/answer-stats') {
+    json(res, answerStats({ highWaterMark: stalled.res?.writableHighWaterMark ?? 16_384, asserted: true }))
   } else if (url.pathname === '/publish') {
     burst(parseBurst(query), publish).then((result) => json(res, result), (err) => {
       res.writeHead(400)

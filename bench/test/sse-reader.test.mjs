@@ -73,3 +73,30 @@ test('reports a broken chunk', () => {
   reader.push(Buffer.from(head + 'zz\r\n'))
   assert.equal(seen.errors.length, 1)
 })
+
+test('reads text tokens (the answers cells) split at every byte boundary', () => {
+  const tokens = [
+    'retry: 3000\n\n',
+    'event: token\ndata: 0 3588788649475.....\n\n',
+    'event: token\r\ndata: 1 3588790193922\r\n\r\n',
+    'event: tokens\ndata: not a token\n\n',
+    'event: token\ndata: 2 3588800337353.....\n\n'
+  ]
+  const bytes = Buffer.from(head + chunked(true, tokens))
+  for (let cut = 1; cut < bytes.length; cut++) {
+    const { reader, seen } = collect()
+    reader.push(bytes.subarray(0, cut))
+    reader.push(bytes.subarray(cut))
+    assert.deepEqual(seen.errors, [])
+    assert.deepEqual(seen.ticks, [[0, 3588788649475], [1, 3588790193922], [2, 3588800337353]])
+    assert.deepEqual(seen.events, [['tokens', 'not a token']])
+    assert.equal(seen.ended, true)
+  }
+})
+
+test('reports a token without its number and stamp', () => {
+  const { reader, seen } = collect()
+  reader.push(Buffer.from(head + chunked(false, ['event: token\ndata: hello\n\n'])))
+  assert.equal(seen.errors.length, 1)
+  assert.match(seen.errors[0], /token data/)
+})

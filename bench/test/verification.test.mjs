@@ -50,3 +50,40 @@ test('users: an event delivered to another user fails the run', async () => {
   assert.equal(result.ok, false)
   assert.match(result.error, /client 3: event 0 repeated or out of order/)
 })
+
+const ANSWERS = { mode: 'answers', clients: 10, tokens: 30, warmClients: 0 }
+
+test('answers: a faithful server passes', async () => {
+  const result = await runAgainst('none', ANSWERS)
+  assert.equal(result.ok, true)
+  assert.equal(result.tokens, 300)
+})
+
+test('answers: a warm-up round on other connections first', async () => {
+  const result = await runAgainst('none', { ...ANSWERS, warmClients: 3 })
+  assert.equal(result.ok, true)
+  assert.equal(result.tokens, 300)
+})
+
+for (const [mode, message] of [['drop', /token 12 missing \(got 13\)/], ['short', /answer ended after 29 of 30 tokens/]]) {
+  test(`answers: a ${mode} fails the run`, async () => {
+    const result = await runAgainst(mode, ANSWERS)
+    assert.equal(result.ok, false)
+    assert.match(result.error, message)
+  })
+}
+
+const STALL = { mode: 'stall', tokens: 1000, stableMs: 200 }
+
+test('stall: a server within its bound passes', async () => {
+  const result = await runAgainst('none', STALL)
+  assert.equal(result.ok, true)
+  assert.equal(result.withinBound, true)
+  assert.equal(result.bound, 65536 + 48)
+})
+
+test('stall: a server over its bound fails the run', async () => {
+  const result = await runAgainst('hoard', STALL)
+  assert.equal(result.ok, false)
+  assert.match(result.error, /holds 1048576 B for the stalled client, over highWaterMark 65536 \+ one message 48 = 65584 B/)
+})
