@@ -60,7 +60,7 @@ test('reply.sse() returns a typed stream whose send checks names and data', () =
     expect(stream.lastEventId).type.toBe<string | undefined>()
     return stream
   })
-  expect(app.sse.stats()).type.toBe<{ connections: number, published: number, dropped: number }>()
+  expect(app.sse.stats()).type.toBe<{ connections: number, published: number, dropped: number, topics?: number, retainedBytes?: number }>()
 })
 
 test('registration options are typed', () => {
