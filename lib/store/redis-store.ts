@@ -161,7 +161,8 @@ export class RedisStore implements SseStore {
     // This instance's position when the stream joined: a backfill covers at least up to it.
     const position = this.seq
     const lists = topics.map((topic) => this.keys.history + topic)
-    const maxAge = (this.context as SseStoreContext).historyMaxAge
+    // Not open: `run` refuses below, with the coded error.
+    const maxAge = this.context?.historyMaxAge ?? 0
     let epoch: string
     let newest: number
     const histories: SseTopicHistory[] = []
