@@ -48,7 +48,7 @@ for (const { name, skip, store: makeStore, ages } of cases) {
     const { app } = await listen(t, { history: (topic) => HISTORY[Number(topic.slice(1)) % HISTORY.length], historyMaxAge: MAX_AGE, store })
     const topics = Array.from({ length: TOPICS }, (_, i) => `t${i}`)
     // Some topics busy, some rare: rare ones are forgotten between their events.
-    const weights = topics.map((_, i) => (i % 3 === 0 ? 8 : i % 3 === 1 ? 2 : 0.3))
+    const weights = topics.map((_, i): number => (i % 3 === 0 ? 8 : i % 3 === 1 ? 2 : 0.3))
     const total = weights.reduce((a, b) => a + b)
     const pickTopic = (): string => {
       let r = random() * total

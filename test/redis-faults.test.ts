@@ -344,7 +344,7 @@ test('a script that fails writes nothing; a reader that gets an error retries wi
   await t.rejects(store.append('broken', 'n', '1'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
   t.equal(await admin.hget(`${keyPrefix}:meta`, 'seq'), '0', 'no id was used')
   t.equal(await admin.exists(`${keyPrefix}:log`), 0, 'nothing reached the log')
-  await t.rejects(store.replay(['broken'], { lastEventId: store.newestId() }), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
+  await t.rejects(async () => await store.replay(['broken'], { lastEventId: store.newestId() }), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
 
   // The shared log or the checkpoints of another type: refused before anything is written.
   for (const key of ['log', 'checkpoints']) {
