@@ -340,17 +340,18 @@ test('a script that fails writes nothing; a reader that gets an error retries wi
   await admin.script('FLUSH')
   const { store, recorder } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
 
-  await admin.set(`${keyPrefix}:topic:broken`, 'not a stream')
+  await admin.set(`${keyPrefix}:history:broken`, 'not a list')
   await t.rejects(store.append('broken', 'n', '1'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
   t.equal(await admin.hget(`${keyPrefix}:meta`, 'seq'), '0', 'no id was used')
   t.equal(await admin.exists(`${keyPrefix}:log`), 0, 'nothing reached the log')
+  await t.rejects(async () => await store.replay(['broken'], { lastEventId: store.newestId() }), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
 
-  // The shared log or the dropped-ids hash of another type: refused before anything is written.
-  for (const key of ['log', 'dropped']) {
-    await admin.set(`${keyPrefix}:${key}`, 'not a stream or hash')
+  // The shared log or the checkpoints of another type: refused before anything is written.
+  for (const key of ['log', 'checkpoints']) {
+    await admin.set(`${keyPrefix}:${key}`, 'not a stream or sorted set')
     await t.rejects(store.append('x', 'n', '1'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } }, key)
     t.equal(await admin.hget(`${keyPrefix}:meta`, 'seq'), '0', `${key}: no id was used`)
-    t.equal(await admin.exists(`${keyPrefix}:topic:x`), 0, `${key}: nothing reached the topic`)
+    t.equal(await admin.exists(`${keyPrefix}:history:x`), 0, `${key}: nothing reached the topic`)
     await admin.del(`${keyPrefix}:${key}`)
   }
 
@@ -361,6 +362,14 @@ test('a script that fails writes nothing; a reader that gets an error retries wi
   await recorder.until(() => recorder.events.length === 1, 'the reader to recover')
   t.equal(recorder.events[0].id, id)
   t.equal(store.newestId(), id)
+
+  // Keys of the earlier layout (a stream per topic, a hash of dropped ids, finished marks)
+  // are not read: a topic with one publishes and replays as a forgotten topic would.
+  await admin.xadd(`${keyPrefix}:topic:old`, '1-1', 'e', 'n', 'd', '1')
+  await admin.hset(`${keyPrefix}:dropped`, 'old', '1-1')
+  await admin.set(`${keyPrefix}:finished:old`, '1-1')
+  const { id: old } = await store.append('old', 'n', '1')
+  t.same((await store.replay(['old'], { backfill: Infinity })).events.map((e) => e.id), [old])
 })
 
 test('boot fails fast and clearly when Redis is unreachable', { skip }, async (t) => {

@@ -7,6 +7,11 @@ export interface RedisScript {
   readonly sha: string
 }
 
+/** Checkpoints (time, seq) per historyMaxAge: a forgotten topic is bounded to 1/8 of it. */
+const CHECKPOINTS = 8
+/** How far Redis' expiry clock may trail TIME in a script, in ms: a forgotten topic's bound allows for it. */
+const CLOCK_MARGIN_MS = 10
+
 // Every script starts here. KEYS[1] is the meta hash { epoch, ms, seq } of the history;
 // ARGV[1] a fresh epoch, used only when a new history starts; ARGV[2] and ARGV[3] the epoch
 // this instance follows and the highest seq it has seen in it.
@@ -32,18 +37,60 @@ local function history()
   return ARGV[1], ms, 0
 end
 
--- The seq of an entry id '<ms>-<seq>' of this history, else 0.
-local function seqIn(id, ms)
-  local dash = string.find(id, '-', 1, true)
-  if string.sub(id, 1, dash - 1) == ms then return tonumber(string.sub(id, dash + 1)) end
-  return 0
+-- Redis time in milliseconds: when an event was appended, and how old a history is.
+local function clock()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 end
 
--- The seq of a topic's final event in this history, from its finished mark; 0 if none.
-local function finishedAt(key, ms)
-  local mark = redis.call('GET', key)
-  if mark then return seqIn(mark, ms) end
-  return 0
+local function int(n)
+  return string.format('%d', n)
+end
+
+-- A topic's history is one list: a header '<ms>,<dropped>,<final>' (the history it belongs to,
+-- the newest seq of the topic no longer kept, the seq of its final event or 0), then its kept
+-- events '<seq>,<time>,<last>,<event>\\n<data>', oldest first. Returns the list's length, dropped
+-- and final; a length of 0 when the key holds nothing of this history, then whether it holds
+-- something else (an older history's topic) to replace. (LLEN fails on a key of another type.)
+local function topic(key, ms)
+  local length = redis.call('LLEN', key)
+  if length == 0 then return 0, 0, 0, false end
+  local hms, dropped, final = string.match(redis.call('LINDEX', key, 0), '^(%d+),(%d+),(%d+)$')
+  if hms ~= ms then return 0, 0, 0, true end
+  return length, tonumber(dropped), tonumber(final), false
+end
+
+-- The seq (which = 1) or append time (which = 2) of the event at index i of a topic's list.
+local function field(key, i, which)
+  local seq, time = string.match(redis.call('LINDEX', key, i), '^(%d+),(%d+),')
+  if which == 1 then return tonumber(seq) end
+  return tonumber(time)
+end
+
+-- The first index from 1 whose field is at least value, else length: seq and time only grow
+-- along the list, so a binary search reads a few entries, never the whole topic.
+local function firstAtLeast(key, length, which, value)
+  local lo, hi = 1, length
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if field(key, mid, which) >= value then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end
+
+-- Every seq a topic with no list may have had: it is forgotten (its key expired once its newest
+-- event was older than maxAge) or never was. Its events then came before now - maxAge, and the
+-- first checkpoint after that (time, seq: every seq issued before time is lower) bounds them.
+-- With no age limit keys never expire: a topic without a list has had no event in this history.
+local function forgotten(checkpoints, ms, now, maxAge, newest)
+  if maxAge == 0 then return 0 end
+  -- Checkpoints before this history began belong to an older one.
+  local after = now - maxAge + ${CLOCK_MARGIN_MS}
+  local min = int(ms)
+  if after >= tonumber(ms) then min = '(' .. int(after) end
+  local first = redis.call('ZRANGEBYSCORE', checkpoints, min, '+inf', 'LIMIT', 0, 1)
+  if #first == 0 then return newest end
+  return tonumber(first[1]) - 1
 end
 `
 
@@ -54,43 +101,72 @@ return { epoch, ms, seq }
 `)
 
 /**
- * KEYS: meta, log, dropped, the topic's stream, the topic's finished mark. ARGV[4..9]: topic,
- * event, data, history, log length, last ('1' or '0'). Numbers the event, adds it to the shared
- * log every instance reads and to the topic's stream (capped at `history`), and records the
- * newest entry the cap pushed out, so a replay knows exactly which resume points are gone. A
- * final event also marks the topic finished (for `finishedTtl` ms, ARGV[10]). Returns
+ * KEYS: meta, log, checkpoints, the topic's list. ARGV[4..10]: topic, event, data, history, log
+ * length, last ('1' or '0'), historyMaxAge. Numbers the event and adds it to the shared log every
+ * instance reads and to the topic's list, which keeps at most `history` events none older than
+ * historyMaxAge; its header records the newest seq pushed out, so a replay knows exactly which
+ * resume points are gone, and the seq of a final event (the topic is then finished). The list
+ * expires historyMaxAge after this event, so nothing stays per topic ever seen; a checkpoint
+ * every historyMaxAge / 8 bounds what a forgotten topic may have held. Returns
  * { epoch, seq }, or { epoch, 0 } when the topic was already finished: nothing is written.
  */
 export const APPEND_SCRIPT = script(`
-local epoch, ms = history()
+local epoch, ms, newest = history()
 local keep = tonumber(ARGV[7])
+local maxAge = tonumber(ARGV[10])
 -- Every read that can fail comes before the first write: a script that fails halfway keeps
--- its writes, and an event must be written everywhere or nowhere. (XLEN and HLEN fail on a
--- key of another type, as the writes to it would.)
+-- its writes, and an event must be written everywhere or nowhere. (XLEN, ZCARD and LLEN fail
+-- on a key of another type, as the writes to it would.)
 redis.call('XLEN', KEYS[2])
-redis.call('HLEN', KEYS[3])
-if finishedAt(KEYS[5], ms) > 0 then return { epoch, 0 } end
-local trimmed = false
-if keep > 0 then
-  local excess = redis.call('XLEN', KEYS[4]) - keep + 1
-  if excess > 0 then
-    local oldest = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', excess)
-    trimmed = oldest[#oldest][1]
+redis.call('ZCARD', KEYS[3])
+local length, dropped, final, stale = topic(KEYS[4], ms)
+if final > 0 then return { epoch, 0 } end
+local now = clock()
+-- Events pushed out: over the cap (with the new one), or older than maxAge.
+local remove = 0
+if length > 1 then
+  local events = length - 1
+  if events >= keep then remove = events - keep + 1 end
+  if maxAge > 0 then
+    while remove < events and field(KEYS[4], remove + 1, 2) < now - maxAge do remove = remove + 1 end
   end
+  if remove > 0 then dropped = math.max(dropped, field(KEYS[4], remove, 1)) end
+elseif length == 0 then
+  dropped = forgotten(KEYS[3], ms, now, maxAge, newest)
+end
+local checkpoint = true
+if maxAge > 0 then
+  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  checkpoint = #last == 0 or tonumber(last[2]) <= now - maxAge / ${CHECKPOINTS}
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local id = ms .. '-' .. string.format('%d', seq)
+local id = ms .. '-' .. int(seq)
 if ARGV[9] == '1' then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], id, 't', ARGV[4], 'e', ARGV[5], 'd', ARGV[6], 'l', '1')
-  redis.call('SET', KEYS[5], id, 'PX', ARGV[10])
+  final = seq
 else
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], id, 't', ARGV[4], 'e', ARGV[5], 'd', ARGV[6])
 end
-if keep == 0 then
-  redis.call('HSET', KEYS[3], ARGV[4], id)
+if keep == 0 then dropped = seq end
+local head = ms .. ',' .. int(dropped) .. ',' .. int(final)
+if length == 0 then
+  if stale then redis.call('DEL', KEYS[4]) end
+  redis.call('RPUSH', KEYS[4], head)
+elseif remove > 0 then
+  redis.call('LPOP', KEYS[4], remove + 1)
+  redis.call('LPUSH', KEYS[4], head)
 else
-  if trimmed then redis.call('HSET', KEYS[3], ARGV[4], trimmed) end
-  redis.call('XADD', KEYS[4], 'MAXLEN', keep, id, 'e', ARGV[5], 'd', ARGV[6], 'l', ARGV[9])
+  redis.call('LSET', KEYS[4], 0, head)
+end
+if keep > 0 then
+  redis.call('RPUSH', KEYS[4], int(seq) .. ',' .. int(now) .. ',' .. ARGV[9] .. ',' .. ARGV[5] .. '\\n' .. ARGV[6])
+end
+if maxAge > 0 then
+  redis.call('PEXPIRE', KEYS[4], maxAge)
+  if checkpoint then redis.call('ZADD', KEYS[3], now, seq) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', int(now - maxAge))
+else
+  redis.call('PERSIST', KEYS[4])
 end
 return { epoch, seq }
 `)
@@ -103,66 +179,79 @@ export const DISCONNECT_SCRIPT = script(`
 local epoch, ms = history()
 redis.call('XLEN', KEYS[2])
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], ms .. '-' .. string.format('%d', seq), 'x', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], ms .. '-' .. int(seq), 'x', ARGV[4])
 return { epoch, seq }
 `)
 
 /**
- * KEYS: meta, dropped, then one stream per topic, then one finished mark per topic (count
- * topics each). ARGV[4], ARGV[5]: the epoch and seq of the client's Last-Event-ID (seq -1 when
- * it has none); ARGV[6..]: the topic names.
- * Returns { epoch, newest seq, then per topic: dropped-up-to seq, entries after the point the
- * replay starts from, the seq of its final event or 0 }. That point is computed as
- * `planReplay` does, so only needed entries travel; `planReplay` then decides on them in
- * JavaScript, the same way for every store.
+ * KEYS: meta, checkpoints, then one list per topic. ARGV[4], ARGV[5]: the epoch and seq of the
+ * client's Last-Event-ID (seq -1 when it has none); ARGV[6]: historyMaxAge.
+ * Returns { epoch, newest seq, then per topic: dropped-up-to seq (events older than
+ * historyMaxAge count as dropped), its events after the point the replay starts from, the seq
+ * of its final event or 0 }. That point is computed as `planReplay` does, so only needed events
+ * travel; `planReplay` then decides on them in JavaScript, the same way for every store.
  */
 export const REPLAY_SCRIPT = script(`
 local epoch, ms, newest = history()
-local count = (#KEYS - 2) / 2
+local maxAge = tonumber(ARGV[6])
+local now = clock()
+local count = #KEYS - 2
 local last = -1
 if ARGV[4] == epoch and tonumber(ARGV[5]) <= newest then last = tonumber(ARGV[5]) end
-local dropped = {}
+local lengths, dropped, finals = {}, {}, {}
 local complete = 0
 for i = 1, count do
-  local mark = redis.call('HGET', KEYS[2], ARGV[5 + i])
-  local upTo = 0
-  if mark then upTo = seqIn(mark, ms) end
-  dropped[i] = upTo
+  local key = KEYS[2 + i]
+  local length, upTo, final = topic(key, ms)
+  if length == 0 then
+    upTo = forgotten(KEYS[2], ms, now, maxAge, newest)
+  elseif maxAge > 0 then
+    local fresh = firstAtLeast(key, length, 2, now - maxAge)
+    if fresh > 1 then upTo = math.max(upTo, field(key, fresh - 1, 1)) end
+  end
+  lengths[i], dropped[i], finals[i] = length, upTo, final
   if upTo > complete then complete = upTo end
 end
 local from = complete
 if last >= complete then from = last end
 local result = { epoch, newest }
 for i = 1, count do
+  local entries = {}
+  if lengths[i] > 1 then
+    local first = firstAtLeast(KEYS[2 + i], lengths[i], 1, from + 1)
+    if first < lengths[i] then entries = redis.call('LRANGE', KEYS[2 + i], first, -1) end
+  end
   result[#result + 1] = dropped[i]
-  result[#result + 1] = redis.call('XRANGE', KEYS[2 + i], '(' .. ms .. '-' .. string.format('%d', from), '+')
-  result[#result + 1] = finishedAt(KEYS[2 + count + i], ms)
+  result[#result + 1] = entries
+  result[#result + 1] = finals[i]
 end
 return result
 `)
 
 /**
- * KEYS: meta, then one stream per topic, then one finished mark per topic (count topics each).
- * ARGV[4]: how many of the newest entries of each topic, or -1 for all. Returns { epoch, newest
- * seq, then per topic: its newest entries of this history, oldest first, the seq of its final
- * event or 0 }.
+ * KEYS: meta, then one list per topic. ARGV[4]: how many of the newest events of each topic, or
+ * -1 for all; ARGV[5]: historyMaxAge. Returns { epoch, newest seq, then per topic: its newest
+ * events of this history no older than historyMaxAge, oldest first, the seq of its final event
+ * or 0 }.
  */
 export const BACKFILL_SCRIPT = script(`
 local epoch, ms, newest = history()
-local count = (#KEYS - 1) / 2
 local wanted = tonumber(ARGV[4])
+local maxAge = tonumber(ARGV[5])
+local now = clock()
 local result = { epoch, newest }
-for i = 1, count do
+for i = 1, #KEYS - 1 do
+  local key = KEYS[1 + i]
+  local length, _, final = topic(key, ms)
   local entries = {}
-  if wanted < 0 then
-    entries = redis.call('XRANGE', KEYS[1 + i], ms .. '-0', '+')
-  elseif wanted > 0 then
-    entries = redis.call('XREVRANGE', KEYS[1 + i], '+', ms .. '-0', 'COUNT', wanted)
-    local n = #entries
-    for j = 1, math.floor(n / 2) do entries[j], entries[n + 1 - j] = entries[n + 1 - j], entries[j] end
+  if length > 1 and wanted ~= 0 then
+    local first = 1
+    if maxAge > 0 then first = firstAtLeast(key, length, 2, now - maxAge) end
+    if wanted > 0 then first = math.max(first, length - wanted) end
+    if first < length then entries = redis.call('LRANGE', key, first, -1) end
   end
   result[#result + 1] = entries
-  result[#result + 1] = finishedAt(KEYS[1 + count + i], ms)
+  result[#result + 1] = final
 end
 return result
 `)

@@ -15,9 +15,6 @@ import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEven
 
 /** Log entries read per XREAD: enough to catch up quickly, small enough to stay responsive. */
 const READ_BATCH = 1000
-/** How long a topic's finished mark is kept: the default `historyMaxAge` (1 hour). */
-const FINISHED_TTL_MS = 3_600_000
-
 type StreamEntry = [id: string, fields: string[]]
 
 /** A store that lets every app instance sharing one Redis serve the same event history. */
@@ -27,7 +24,7 @@ export function redisStore (options: SseRedisStoreOptions): SseStore {
 
 export class RedisStore implements SseStore {
   private readonly settings: RedisStoreSettings
-  private readonly keys: { readonly meta: string, readonly log: string, readonly dropped: string, readonly topic: string, readonly finished: string }
+  private readonly keys: { readonly meta: string, readonly log: string, readonly checkpoints: string, readonly history: string }
   private context: SseStoreContext | undefined
   /** Runs the scripts: the client passed in, or one of ours. */
   private commands: Redis | undefined
@@ -61,7 +58,7 @@ export class RedisStore implements SseStore {
   constructor (settings: RedisStoreSettings) {
     this.settings = settings
     const prefix = settings.keyPrefix
-    this.keys = { meta: `${prefix}:meta`, log: `${prefix}:log`, dropped: `${prefix}:dropped`, topic: `${prefix}:topic:`, finished: `${prefix}:finished:` }
+    this.keys = { meta: `${prefix}:meta`, log: `${prefix}:log`, checkpoints: `${prefix}:checkpoints`, history: `${prefix}:history:` }
   }
 
   async open (context: SseStoreContext): Promise<void> {
@@ -130,11 +127,11 @@ export class RedisStore implements SseStore {
   }
 
   async append (topic: string, event: string, data: string, last?: boolean): Promise<SseStoredEvent> {
-    const { keys, settings } = this
+    const { keys, settings, context } = this
     // Not open: `run` refuses below, with the coded error.
-    const history = this.context?.history(topic) ?? 0
-    const [epoch, seq] = await this.run(APPEND_SCRIPT, [keys.log, keys.dropped, keys.topic + topic, keys.finished + topic],
-      [topic, event, data, history, settings.logLength, last === true ? '1' : '0', FINISHED_TTL_MS], 'append the event to Redis') as [string, number]
+    const history = context?.history(topic) ?? 0
+    const [epoch, seq] = await this.run(APPEND_SCRIPT, [keys.log, keys.checkpoints, keys.history + topic],
+      [topic, event, data, history, settings.logLength, last === true ? '1' : '0', context?.historyMaxAge ?? 0], 'append the event to Redis') as [string, number]
     if (seq === 0) throw new FST_SSE_TOPIC_FINISHED(topic)
     await this.written(epoch, seq)
     return last === true ? { seq, id: formatEventId(epoch, seq), topic, event, data, last } : { seq, id: formatEventId(epoch, seq), topic, event, data }
@@ -163,8 +160,9 @@ export class RedisStore implements SseStore {
   async replay (topics: readonly string[], from: SseReplayFrom): Promise<SseReplay> {
     // This instance's position when the stream joined: a backfill covers at least up to it.
     const position = this.seq
-    const streams = topics.map((topic) => this.keys.topic + topic)
-    const marks = topics.map((topic) => this.keys.finished + topic)
+    const lists = topics.map((topic) => this.keys.history + topic)
+    // Not open: `run` refuses below, with the coded error.
+    const maxAge = this.context?.historyMaxAge ?? 0
     let epoch: string
     let newest: number
     const histories: SseTopicHistory[] = []
@@ -174,19 +172,19 @@ export class RedisStore implements SseStore {
       const lastEventId = from.lastEventId
       const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
       const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
-      const found = await this.run(REPLAY_SCRIPT, [this.keys.dropped, ...streams, ...marks], [claimedEpoch, claimedSeq, ...topics], 'read the replay from Redis') as unknown[]
+      const found = await this.run(REPLAY_SCRIPT, [this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis') as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
-        histories.push({ events: this.eventsOf(epoch, topics[i], found[3 + 3 * i] as StreamEntry[]), droppedUpTo: found[2 + 3 * i] as number })
+        histories.push({ events: eventsOf(epoch, topics[i], found[3 + 3 * i] as string[]), droppedUpTo: found[2 + 3 * i] as number })
         finals.push(found[4 + 3 * i] as number)
       }
     } else {
-      const found = await this.run(BACKFILL_SCRIPT, [...streams, ...marks], [from.backfill === Infinity ? -1 : from.backfill], 'read the backfill from Redis') as unknown[]
+      const found = await this.run(BACKFILL_SCRIPT, lists, [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis') as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
-        histories.push({ events: this.eventsOf(epoch, topics[i], found[2 + 2 * i] as StreamEntry[]), droppedUpTo: 0 })
+        histories.push({ events: eventsOf(epoch, topics[i], found[2 + 2 * i] as string[]), droppedUpTo: 0 })
         finals.push(found[3 + 2 * i] as number)
       }
     }
@@ -202,17 +200,6 @@ export class RedisStore implements SseStore {
     const covered = plan.events.length === 0 ? plan.after : Math.max(plan.after, plan.events[plan.events.length - 1].seq)
     const finished = topics.filter((_, i) => finals[i] > 0 && finals[i] <= covered)
     return finished.length === 0 ? plan : { ...plan, finished }
-  }
-
-  private eventsOf (epoch: string, topic: string, entries: StreamEntry[]): SseStoredEvent[] {
-    const events: SseStoredEvent[] = []
-    for (const [id, fields] of entries) {
-      const seq = Number(id.slice(id.indexOf('-') + 1))
-      events.push(fields[5] === '1'
-        ? { seq, id: formatEventId(epoch, seq), topic, event: fields[1], data: fields[3], last: true }
-        : { seq, id: formatEventId(epoch, seq), topic, event: fields[1], data: fields[3] })
-    }
-    return events
   }
 
   async close (): Promise<void> {
@@ -365,6 +352,26 @@ export class RedisStore implements SseStore {
     this.reader?.disconnect()
     if (this.ownsCommands) (this.commands as Redis).disconnect()
   }
+}
+
+/**
+ * The events of a topic's list, as the scripts write them: '<seq>,<time>,<last>,<event>\n<data>'
+ * (an event name holds no line break).
+ */
+function eventsOf (epoch: string, topic: string, entries: string[]): SseStoredEvent[] {
+  const events: SseStoredEvent[] = []
+  for (const entry of entries) {
+    const afterSeq = entry.indexOf(',')
+    const afterTime = entry.indexOf(',', afterSeq + 1)
+    const lineBreak = entry.indexOf('\n', afterTime + 3)
+    const seq = Number(entry.slice(0, afterSeq))
+    const event = entry.slice(afterTime + 3, lineBreak)
+    const data = entry.slice(lineBreak + 1)
+    events.push(entry[afterTime + 1] === '1'
+      ? { seq, id: formatEventId(epoch, seq), topic, event, data, last: true }
+      : { seq, id: formatEventId(epoch, seq), topic, event, data })
+  }
+  return events
 }
 
 /** ioredis' default: 50 ms more per attempt, at most 2 s between attempts. */
