@@ -3,11 +3,11 @@
 // bounds the heap the history really takes.
 
 /** The event object, its id string, its slot in the ring and the store's record of it. */
-export const EVENT_OVERHEAD = 160
+export const EVENT_OVERHEAD = 250
 /** A topic with retained events: its ring, its entry in the store's map and its record. */
 export const TOPIC_OVERHEAD = 300
 /** A finished mark: its entry in the map of marks and its record. */
-export const MARK_OVERHEAD = 100
+export const MARK_OVERHEAD = 110
 
 /**
  * The bytes a string takes: its UTF-8 length, or twice its length in UTF-16 units when V8 may
