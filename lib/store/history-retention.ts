@@ -44,6 +44,13 @@ export class HistoryRetention {
   /** Finished topics, oldest first, and the seq of their final event. */
   private readonly marks = new Map<string, FinishedMark>()
   private readonly limits: RetentionLimits
+  /**
+   * A live iterator over `kept`, and the entry it stands on: the least recently published topic
+   * unless that topic was published since. Starting a new iterator for each eviction would walk
+   * past every entry deleted at the cold end since the map last compacted itself.
+   */
+  private cold: Iterator<[string, TopicLog]> | undefined
+  private coldest: { topic: string, log: TopicLog, newest: number } | undefined
 
   constructor (limits: RetentionLimits) {
     this.limits = limits
@@ -145,6 +152,8 @@ export class HistoryRetention {
   }
 
   clear (): void {
+    this.cold = undefined
+    this.coldest = undefined
     this.kept.clear()
     this.idle.clear()
     this.marks.clear()
@@ -161,12 +170,24 @@ export class HistoryRetention {
 
   private enforceBudget (): void {
     while (this.bytes > this.limits.maxBytes && this.kept.size > 0) {
-      const [topic, log] = this.kept.entries().next().value as [string, TopicLog]
+      const { topic, log } = this.leastRecentlyPublished()
       this.dropOldest(topic, log)
     }
     // With no age limit, nothing else would ever end a mark: they go last, oldest first.
     if (this.limits.maxAge > 0) return
     while (this.bytes > this.limits.maxBytes && this.marks.size > 0) this.dropMark(this.marks.keys().next().value as string)
+  }
+
+  private leastRecentlyPublished (): { topic: string, log: TopicLog } {
+    for (;;) {
+      const entry = this.coldest
+      // Still in place: not emptied, not published since (that moved it to the hot end).
+      if (entry !== undefined && this.kept.get(entry.topic) === entry.log && newestSeq(entry.log) === entry.newest) return entry
+      let next = this.cold?.next()
+      if (next === undefined || next.done === true) next = (this.cold = this.kept.entries()).next()
+      const [topic, log] = next.value as [string, TopicLog]
+      this.coldest = { topic, log, newest: newestSeq(log) }
+    }
   }
 
   private dropOldest (topic: string, log: TopicLog): void {
@@ -195,4 +216,9 @@ export class HistoryRetention {
     this.marks.delete(topic)
     this.bytes -= markBytes(topic)
   }
+}
+
+function newestSeq (log: TopicLog): number {
+  const ring = log.ring as RingBuffer<RetainedEvent>
+  return (ring.at(ring.length - 1) as RetainedEvent).event.seq
 }
