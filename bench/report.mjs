@@ -654,12 +654,11 @@ function markdown (results, cells, goals) {
   const failures = failureLines(cells)
   if (failures.length > 0) lines.push('### Failed runs (not counted)', '', ...failures, '')
   if (results.notes.length > 0) lines.push('### Notes', '', ...results.notes.map((note) => `- ${note}`), '')
-  // The soak benchmarks of bounded history run on their own (npm run bench:soak): their figures are written up by hand.
-  const history = join(BENCH, 'notes', 'history.md')
-  if (existsSync(history)) lines.push(readFileSync(history, 'utf8').trim(), '')
   if (results.micro) {
     lines.push('## Micro-benchmarks', '', `\`node bench/micro.mjs\`: a plain hrtime loop timing batches of ≥ 1 ms, median ns per operation, imported from \`dist/\`, ${microRun(results)}, ${results.micro.timeMs} ms of samples per case. \`encodeEvent\` alone returns a rope (string concatenation is lazy in V8); the \`Buffer.from\` line is what the hub pays per event:`, '', ...microTable(results.micro), '')
   }
+  const boundedHistory = join(BENCH, 'notes', 'bounded-history.md')
+  if (existsSync(boundedHistory)) lines.push(readFileSync(boundedHistory, 'utf8').trim(), '')
   const method = join(BENCH, 'notes', 'method.md')
   if (existsSync(method)) lines.push(readFileSync(method, 'utf8').trim(), '')
   const analysis = join(BENCH, 'notes', 'analysis.md')

@@ -80,7 +80,7 @@ test('pipelined streams leave with their connection: none stays registered witho
   for (const client of clients) client.socket.destroy()
   const reasons = await within(Promise.all(opened.streams.map((stream) => stream.closed)), 'every stream to end')
   t.same(new Set(reasons), new Set<SseCloseReason>(['client']))
-  t.same(app.sse.stats(), { connections: 0, published: 1, dropped: 0 })
+  t.has(app.sse.stats(), { connections: 0, published: 1, dropped: 0 })
   t.equal(app.sse.count(), 0)
 })
 
@@ -134,5 +134,5 @@ test('a pipelined stream whose connection closed before reply.sse() is never reg
   await late.all
   t.equal(await late.streams[0].closed, 'client')
   t.equal(late.streams[0].signal.aborted, true)
-  t.same(app.sse.stats(), { connections: 0, published: 0, dropped: 0 })
+  t.has(app.sse.stats(), { connections: 0, published: 0, dropped: 0 })
 })

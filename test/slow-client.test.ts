@@ -53,7 +53,7 @@ test('a client that stops reading is dropped at maxBufferedBytes; the others get
   await fast.eventCount(total, 20_000)
   t.same(fast.events.map((e) => JSON.parse(e.data).i), Array.from({ length: total }, (_, i) => i), 'the fast client got every event in order')
   t.equal(fastStream.signal.aborted, false)
-  t.same(app.sse.stats(), { connections: 1, published: total, dropped: 1 })
+  t.has(app.sse.stats(), { connections: 1, published: total, dropped: 1 })
   slow.socket.resume()
   await slow.closed(10_000)
   t.ok(slow.events.length < total, `the stalled client was cut off after ${slow.events.length} events`)

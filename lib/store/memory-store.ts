@@ -1,37 +1,59 @@
-// The default store: one ring buffer per topic in this process.
+// The default store: ids from one sequence in this process, and each topic's history in a ring
+// buffer, bounded by HistoryRetention (count, age, bytes, forgetting).
 import { FST_SSE_TOPIC_FINISHED } from '../errors'
 import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
-import { planBackfill, planReplay } from './plan-replay'
-import { RingBuffer } from './ring-buffer'
-import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
+import { HistoryRetention, type RetainedEvent, type TopicLog } from './history-retention'
+import { planBackfill, planReplay, replayStart } from './plan-replay'
+import type { RingBuffer } from './ring-buffer'
+import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseStoreStats, SseTopicHistory } from './types'
 
-interface TopicLog {
-  retained: RingBuffer<SseStoredEvent> | undefined
-  droppedUpTo: number
+/** How often expired events and marks, and topics whose last stream closed, are let go. */
+const SWEEP_INTERVAL = 5000
+
+export interface MemoryStoreOptions {
+  /** The clock events are aged by (ms); tests inject one. */
+  now?: () => number
+  sweepInterval?: number
 }
 
 export class MemoryStore implements SseStore {
   private readonly epoch = newEpoch()
   private seq = 0
-  private readonly topics = new Map<string, TopicLog>()
-  /** Finished topics and the seq of their final event. */
-  private readonly finished = new Map<string, number>()
+  private readonly now: () => number
+  private readonly sweepInterval: number
+  private sweeper: NodeJS.Timeout | undefined
+  private retention!: HistoryRetention
   private context!: SseStoreContext
+
+  constructor (options: MemoryStoreOptions = {}) {
+    this.now = options.now ?? Date.now
+    this.sweepInterval = options.sweepInterval ?? SWEEP_INTERVAL
+  }
 
   async open (context: SseStoreContext): Promise<void> {
     this.context = context
+    this.retention = new HistoryRetention({
+      maxAge: context.historyMaxAge,
+      maxBytes: context.historyMaxBytes,
+      hasStreams: (topic) => context.hasStreams(topic)
+    })
+    this.sweeper = setTimeout(() => {
+      this.retention.sweep(this.now())
+      this.sweeper?.refresh()
+    }, this.sweepInterval).unref()
   }
 
   append (topic: string, event: string, data: string, last?: boolean): Promise<SseStoredEvent> {
-    if (this.finished.has(topic)) return Promise.reject(new FST_SSE_TOPIC_FINISHED(topic))
+    const now = this.now()
+    if (this.retention.finalSeqOf(topic, now) !== undefined) return Promise.reject(new FST_SSE_TOPIC_FINISHED(topic))
     // Asked before anything changes: a history function that answers wrong rejects the publish.
-    const log = this.topics.get(topic) ?? this.startLog(topic)
+    const capacity = this.retention.capacityOf(topic) ?? this.context.history(topic)
     const seq = ++this.seq
     const stored: SseStoredEvent = last === true
       ? { seq, id: formatEventId(this.epoch, seq), topic, event, data, last }
       : { seq, id: formatEventId(this.epoch, seq), topic, event, data }
-    if (last === true) this.finished.set(topic, seq)
-    this.retain(log, stored)
+    this.retention.retain(stored, capacity, now)
+    if (last === true) this.retention.finish(topic, seq, now)
     this.context.deliver(stored)
     return Promise.resolve(stored)
   }
@@ -41,20 +63,23 @@ export class MemoryStore implements SseStore {
   }
 
   replay (topics: readonly string[], from: SseReplayFrom): SseReplay {
-    const histories: SseTopicHistory[] = []
+    const now = this.now()
+    const logs: Array<Readonly<TopicLog>> = []
     const finished: string[] = []
     for (const topic of topics) {
-      if (this.finished.has(topic)) finished.push(topic)
-      const log = this.topics.get(topic)
-      if (log === undefined) continue
-      const events: SseStoredEvent[] = []
-      const retained = log.retained
-      if (retained !== undefined) for (let i = 0; i < retained.length; i++) events.push(retained.at(i) as SseStoredEvent)
-      histories.push({ events, droppedUpTo: log.droppedUpTo })
+      if (this.retention.finalSeqOf(topic, now) !== undefined) finished.push(topic)
+      logs.push(this.retention.logOf(topic, now))
     }
-    const plan = 'lastEventId' in from
-      ? planReplay(this.epoch, parseEventId(from.lastEventId, this.epoch, this.seq), histories)
-      : planBackfill(from.backfill, this.seq, histories)
+    let plan: SseReplay
+    if ('lastEventId' in from) {
+      const lastSeq = parseEventId(from.lastEventId, this.epoch, this.seq)
+      // Only what the client gets is copied: the resume point is found by seq in each ring.
+      const after = replayStart(lastSeq, logs)
+      plan = planReplay(this.epoch, lastSeq, logs.map((log) => historyFrom(log, firstAfter(log.ring, after))))
+    } else {
+      const count = from.backfill
+      plan = planBackfill(count, this.seq, logs.map((log) => historyFrom(log, log.ring === undefined ? 0 : log.ring.length - count)))
+    }
     return finished.length === 0 ? plan : { ...plan, finished }
   }
 
@@ -62,23 +87,24 @@ export class MemoryStore implements SseStore {
     this.context.disconnect(topic)
   }
 
+  stats (): SseStoreStats {
+    return { topics: this.retention.topics, retainedBytes: this.retention.bytes }
+  }
+
   async close (): Promise<void> {
-    this.topics.clear()
+    clearTimeout(this.sweeper)
+    this.retention.clear()
   }
+}
 
-  private startLog (topic: string): TopicLog {
-    const history = this.context.history(topic)
-    const log: TopicLog = { retained: history > 0 ? new RingBuffer(history) : undefined, droppedUpTo: 0 }
-    this.topics.set(topic, log)
-    return log
-  }
+function firstAfter (ring: RingBuffer<RetainedEvent> | undefined, seq: number): number {
+  return ring === undefined ? 0 : ring.firstIndex((retained) => retained.event.seq > seq)
+}
 
-  private retain (log: TopicLog, event: SseStoredEvent): void {
-    if (log.retained === undefined) {
-      log.droppedUpTo = event.seq
-      return
-    }
-    const dropped = log.retained.push(event)
-    if (dropped !== undefined) log.droppedUpTo = dropped.seq
-  }
+/** The events of `log` from ring index `start` on (a negative start counts as 0). */
+function historyFrom (log: Readonly<TopicLog>, start: number): SseTopicHistory {
+  const events: SseStoredEvent[] = []
+  const ring = log.ring
+  if (ring !== undefined) for (let i = Math.max(0, start); i < ring.length; i++) events.push((ring.at(i) as RetainedEvent).event)
+  return { events, droppedUpTo: log.droppedUpTo }
 }

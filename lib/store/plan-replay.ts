@@ -8,13 +8,21 @@ import type { SseReplay, SseStoredEvent, SseTopicHistory } from './types'
  * it; otherwise it is reset to the first point from which every topic is complete.
  */
 export function planReplay (epoch: string, lastSeq: number | undefined, topics: readonly SseTopicHistory[]): SseReplay {
+  const after = replayStart(lastSeq, topics)
+  const events = mergeAfter(after, topics)
+  if (after === lastSeq) return { events, after }
+  return { events, after, reset: { reason: lastSeq === undefined ? 'unknown' : 'expired', id: formatEventId(epoch, after) } }
+}
+
+/**
+ * The `seq` after which a replay sends events: the client's position when every topic is complete
+ * after it, else the first point from which they all are. A store can read only the events after
+ * it instead of a topic's whole history.
+ */
+export function replayStart (lastSeq: number | undefined, topics: ReadonlyArray<{ readonly droppedUpTo: number }>): number {
   let complete = 0
   for (const topic of topics) if (topic.droppedUpTo > complete) complete = topic.droppedUpTo
-  const resumes = lastSeq !== undefined && lastSeq >= complete
-  const after = resumes ? lastSeq : complete
-  const events = mergeAfter(after, topics)
-  if (resumes) return { events, after }
-  return { events, after, reset: { reason: lastSeq === undefined ? 'unknown' : 'expired', id: formatEventId(epoch, after) } }
+  return lastSeq !== undefined && lastSeq >= complete ? lastSeq : complete
 }
 
 /**
