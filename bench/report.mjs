@@ -343,14 +343,7 @@ function usersSection (results, entries) {
     'repetition (both ran back to back, each with a fresh server), then the median.',
     ''
   ]
-  const runs = new Map()
-  for (const entry of entries) {
-    if (entry.cell.run === undefined) continue
-    const key = entry.cell.run.date
-    if (!runs.has(key)) runs.set(key, { run: entry.cell.run, ids: [], alt: entry.rows.some((row) => row.contender.id === 'hub-alt') })
-    runs.get(key).ids.push(entry.cell.id)
-  }
-  for (const { run, ids, alt } of runs.values()) lines.push(provenance(run, ids, alt), '')
+  lines.push(...runProvenance(entries))
   lines.push(
     '| users | build | blocked ms, single | blocked ms, multi | × blocked (per repetition) | CPU ms, single | CPU ms, multi | × CPU | delivery ms, single | delivery ms, multi | × delivery | runs ok |',
     '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
@@ -440,14 +433,7 @@ function answersSection (results, entries) {
     'are taken inside each repetition, then the median.',
     ''
   ]
-  const runs = new Map()
-  for (const entry of entries) {
-    if (entry.cell.run === undefined) continue
-    const key = entry.cell.run.date
-    if (!runs.has(key)) runs.set(key, { run: entry.cell.run, ids: [], alt: entry.rows.some((row) => row.contender.id === 'hub-alt') })
-    runs.get(key).ids.push(entry.cell.id)
-  }
-  for (const { run, ids, alt } of runs.values()) lines.push(provenance(run, ids, alt), '')
+  lines.push(...runProvenance(entries))
   for (const entry of entries.filter((e) => e.cell.mode === 'answers')) {
     lines.push(`### ${cellTitle(entry.cell)} (\`${entry.cell.id}\`)`, '')
     const header = [
@@ -664,6 +650,18 @@ function markdown (results, cells, goals) {
   const analysis = join(BENCH, 'notes', 'analysis.md')
   if (existsSync(analysis)) lines.push(readFileSync(analysis, 'utf8').trim(), '')
   return lines.join('\n')
+}
+
+/** One line per run the entries' cells come from (cells run on their own and merged), each followed by a blank line. */
+function runProvenance (entries) {
+  const runs = new Map()
+  for (const entry of entries) {
+    if (entry.cell.run === undefined) continue
+    const key = entry.cell.run.date
+    if (!runs.has(key)) runs.set(key, { run: entry.cell.run, ids: [], alt: entry.rows.some((row) => row.contender.id === 'hub-alt') })
+    runs.get(key).ids.push(entry.cell.id)
+  }
+  return [...runs.values()].flatMap(({ run, ids, alt }) => [provenance(run, ids, alt), ''])
 }
 
 function summary (cells, goals) {
