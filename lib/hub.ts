@@ -30,8 +30,13 @@ export class Hub implements OpenerHost {
   private readonly byTopic = new Map<string, Set<LiveStream>>()
   private readonly sessions: Http2Sessions
   private readonly opener: StreamOpener
-  /** Frames encoded once per event, shared by every stream and by replays from memory. */
-  private readonly frames = new WeakMap<SseStoredEvent, Buffer>()
+  /**
+   * Frames encoded once per event in a fan-out, shared by its streams; forgotten after it, so
+   * the history a store retains never holds its encoded copy too.
+   */
+  private readonly frames = new Map<SseStoredEvent, Buffer>()
+  /** Streams holding frames of sendAll()'s not yet written: an event on their topics waits for them. */
+  private readonly withSourceFrames = new Set<LiveStream>()
   /** Events delivered in this turn of the event loop, by topic, written together at its end. */
   private batch = new Map<string, TopicBatch>()
   /** Set while a batch is written: callbacks that must wait for the end of it. */
@@ -220,8 +225,15 @@ export class Hub implements OpenerHost {
     if (pending !== undefined) pending.ended += ended
   }
 
+  holdsSourceFrames (stream: LiveStream, holds: boolean): void {
+    if (holds) this.withSourceFrames.add(stream)
+    else this.withSourceFrames.delete(stream)
+  }
+
   private deliver (event: SseStoredEvent): void {
     this.deliveredSeq = event.seq
+    // Frames a source gave before this event was published go before it.
+    for (const stream of this.withSourceFrames) if (stream.topics.includes(event.topic)) stream.flushSource()
     const streams = this.byTopic.get(event.topic)
     if (streams === undefined) return
     // A nextTick queued from a microtask runs once every pending microtask has: so a loop of
@@ -251,6 +263,7 @@ export class Hub implements OpenerHost {
     } finally {
       // The outermost flush runs what waited, once every write of the batch is done.
       if (outer === undefined) {
+        this.frames.clear()
         this.deferred = undefined
         for (const callback of deferred) callback()
       }
@@ -297,7 +310,8 @@ export class Hub implements OpenerHost {
     let frame = this.frames.get(event)
     if (frame === undefined) {
       frame = Buffer.from(encodeEvent(event.id, event.event, event.data))
-      this.frames.set(event, frame)
+      // Kept for the rest of a fan-out only (a replay outside one encodes its own).
+      if (this.deferred !== undefined) this.frames.set(event, frame)
     }
     return frame
   }

@@ -32,6 +32,8 @@ export interface StreamOwner {
   afterFanOut (callback: () => void): void
   /** Sends the headers (and `retry:`) of a stream that ends before it started. */
   openWithoutStart (stream: LiveStream): void
+  /** The stream holds frames of sendAll()'s (true) or no longer does: events published meanwhile wait for them. */
+  holdsSourceFrames (stream: LiveStream, holds: boolean): void
   detach (stream: LiveStream, reason: SseCloseReason): void
 }
 
@@ -178,10 +180,17 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /**
    * Takes a frame from sendAll(): written at the end of this turn with the others pulled in it,
-   * or before anything else is written to this stream. Flow-controlled by its caller (which
-   * counts it in `backlogBytes` meanwhile), so never dropped as slow.
+   * or before anything else is written to this stream (an event published after it, a send).
+   * Flow-controlled by its caller (which counts it in `backlogBytes` meanwhile), so never
+   * dropped as slow.
    */
   writeFromSource (frame: string): void {
+    if (this.sourceBytes === 0) {
+      // Events published before it go first; those published after it wait for flushSource().
+      this.owner.flush()
+      if (this.reason !== undefined) return
+      this.owner.holdsSourceFrames(this, true)
+    }
     this.sourceFrames += frame
     this.sourceBytes += Buffer.byteLength(frame)
     if (this.sourceFlushScheduled) return
@@ -194,22 +203,18 @@ export class LiveStream implements SseStream, BudgetedStream {
     }))
   }
 
-  /** Writes sendAll()'s frames pulled so far, after the events published before them. */
+  /** Writes sendAll()'s frames pulled so far (the events published before them are out already). */
   flushSource (): void {
     if (this.sourceBytes === 0) return
     const frames = this.sourceFrames
     const bytes = this.sourceBytes
     this.sourceFrames = ''
     this.sourceBytes = 0
-    this.owner.flush(() => {
-      // The flush of events published before them may have dropped this client as slow.
-      /* c8 ignore next */
-      if (this.reason !== undefined) return
-      this.sourceWrites++
-      this.writePaced(frames, bytes, () => {
-        this.sourceWrites--
-        wakeAll(this.progressWaiters)
-      })
+    this.owner.holdsSourceFrames(this, false)
+    this.sourceWrites++
+    this.writePaced(frames, bytes, () => {
+      this.sourceWrites--
+      wakeAll(this.progressWaiters)
     })
   }
 
@@ -464,8 +469,11 @@ export class LiveStream implements SseStream, BudgetedStream {
     if (this.reason !== undefined) return
     this.reason = reason
     this.queue = null
-    this.sourceFrames = ''
-    this.sourceBytes = 0
+    if (this.sourceBytes > 0) {
+      this.sourceFrames = ''
+      this.sourceBytes = 0
+      this.owner.holdsSourceFrames(this, false)
+    }
     if (this.sessionBudget !== undefined) {
       // What Node took from a stream stays counted against the session for good if the stream is
       // destroyed, or ends gracefully with a client that has not read what earlier turns wrote.

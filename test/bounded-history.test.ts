@@ -1,11 +1,14 @@
 // Bounded history in the memory store, through the plugin: the byte budget, the age limit,
 // forgotten topics, finished marks that expire, and what stats() reports.
 import { test, type Test } from 'tap'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import type { FastifyInstance } from 'fastify'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 import { MemoryStore } from '../lib/store/memory-store'
 import { eventBytes, topicBytes } from '../lib/store/retained-size'
+import { bucketOf } from '../lib/store/forgotten-topics'
 
 const userRoutes = (app: FastifyInstance): void => {
   app.get('/events/:user', (request, reply) => reply.sse({ topics: [`user:${(request.params as { user: string }).user}`] }))
@@ -105,6 +108,47 @@ test('finished marks: kept historyMaxAge after the final event (history 0 too), 
   now += 1
   await app.sse.publish({ event: 'n', data: 1, topic: 'user:1' })
   t.pass('after historyMaxAge the mark is gone')
+})
+
+test('a finished topic, forgotten, still tells the client that has its final event to stop, whatever shares its bucket', async (t) => {
+  const { app, url } = await listen(t, { historyMaxBytes: 20_000 }, userRoutes)
+  let neighbour = 0
+  while (bucketOf(`user:x${neighbour}`) !== bucketOf('user:1')) neighbour++
+  await app.sse.publish({ event: 'n', data: 'hello', topic: 'user:1' })
+  const final = await app.sse.publish({ event: 'n', data: 'done', topic: 'user:1', last: true })
+  // Busy topics fill the budget: user:1, least recently published, loses its events and is
+  // forgotten; then a topic of the same bucket drops a later event.
+  for (let i = 0; i < 40; i++) await app.sse.publish({ event: 'n', data: 'x'.repeat(500), topic: 'busy' })
+  await app.sse.publish({ event: 'n', data: 'y'.repeat(500), topic: `user:x${neighbour}` })
+  for (let i = 0; i < 40; i++) await app.sse.publish({ event: 'n', data: 'x'.repeat(500), topic: 'busy' })
+  t.equal(app.sse.stats().topics, 1, 'only the busy topic is kept')
+  const response = await fetch(`${url}/events/1`, { headers: { 'last-event-id': final.id } })
+  t.equal(response.status, 204, 'nothing can follow the final event: no reset, the end')
+  await t.rejects(app.sse.publish({ event: 'n', data: 1, topic: 'user:1' }), { code: 'FST_SSE_TOPIC_FINISHED' })
+})
+
+test('with a stream open on the topic, the history still takes about historyMaxBytes: no encoded copy of each event stays', async (t) => {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const budget = 8 << 20
+  const { app, port } = await listen(t, { heartbeat: 0, history: 1_000_000, historyMaxBytes: budget }, userRoutes)
+  const client = new RawSseClient(port, '/events/1')
+  t.teardown(() => client.close())
+  await client.opened()
+  const used = (): number => { gc(); gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers }
+  const start = used()
+  const data = 'x'.repeat(1000)
+  for (let i = 0; i < 30_000; i++) {
+    await app.sse.publish({ event: 'n', data: data + i, topic: 'user:1' })
+    if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
+  await client.eventCount(30_000, 20_000)
+  // What the test's client kept is not the server's.
+  client.items.length = 0
+  client.body = ''
+  const grown = used() - start
+  t.equal(app.sse.stats().retainedBytes! <= budget, true)
+  t.ok(grown < 1.5 * budget, `the heap grew ${(grown / 2 ** 20).toFixed(1)} MiB for a ${budget / 2 ** 20} MiB budget`)
 })
 
 test('close() releases the sweep timer', async (t) => {

@@ -53,6 +53,19 @@ test('a topic is one key with a TTL of historyMaxAge, refreshed by every append'
   t.equal(await admin.type(key), 'list')
 })
 
+test('history lowered to 0 for a topic that holds events (a redeploy): appends go on, the events count as dropped', { skip }, async (t) => {
+  const keyPrefix = testPrefix(t)
+  const before = await openStore(t, keyPrefix, 60_000, 5)
+  const first = await before.append('x', 'n', '1')
+  await before.append('x', 'n', '2')
+  const after = await openStore(t, keyPrefix, 60_000, 0)
+  const third = await after.append('x', 'n', '3')
+  t.equal(third.seq, first.seq + 2)
+  const replay = await after.replay(['x'], { lastEventId: first.id })
+  t.equal(replay.reset?.reason, 'expired', 'the events it held are gone')
+  t.same(replay.events, [])
+})
+
 test('a sparse topic costs at most 500 bytes of Redis memory', { skip }, async (t) => {
   const keyPrefix = testPrefix(t)
   const admin = await adminClient(t)

@@ -88,6 +88,29 @@ test('a ready source is written once per turn, not once per message; what it gav
   t.same(interleaved.events.map((e) => e.data), ['a', 'b', 'x', 'c'])
 })
 
+test('sendAll and publish on one stream keep the order they happened in, both ways', async (t) => {
+  const { app, port } = await listen(t, { heartbeat: 0 }, (app) => {
+    app.get('/mixed', (_request, reply) => {
+      const stream = reply.sse({ topics: ['x'] })
+      async function * source (): AsyncGenerator<{ event: string, text: string }> {
+        await app.sse.publish({ topic: 'x', event: 'p1', data: 'published before a' })
+        yield { event: 'a', text: 'pulled after p1' }
+        await new Promise((resolve) => setTimeout(resolve, 10))
+        yield { event: 'b', text: 'pulled before p2' }
+        app.sse.publish({ topic: 'x', event: 'p2', data: 'published after b' }).catch(() => {})
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      setTimeout(() => { stream.sendAll(source()).catch(() => {}) }, 10)
+      return stream
+    })
+  })
+  const client = new RawSseClient(port, '/mixed')
+  t.teardown(() => client.close())
+  await client.responseEnd()
+  t.same(client.events.map((e) => e.type), ['p1', 'a', 'b', 'p2'])
+  t.equal(app.sse.stats().connections, 0)
+})
+
 test('backpressure: a client that stops reading pauses the source; reading again resumes it; leaving stops it', async (t) => {
   const log: string[] = []
   let stream: SseStream | undefined

@@ -25,7 +25,7 @@ export class ForgottenTopics {
 }
 
 /** FNV-1a over the UTF-16 code units, folded to the bucket count. */
-function bucketOf (topic: string): number {
+export function bucketOf (topic: string): number {
   let hash = 0x811c9dc5
   for (let i = 0; i < topic.length; i++) hash = Math.imul(hash ^ topic.charCodeAt(i), 0x01000193)
   return (hash >>> 0) & (BUCKETS - 1)

@@ -67,8 +67,15 @@ export class MemoryStore implements SseStore {
     const logs: Array<Readonly<TopicLog>> = []
     const finished: string[] = []
     for (const topic of topics) {
-      if (this.retention.finalSeqOf(topic, now) !== undefined) finished.push(topic)
-      logs.push(this.retention.logOf(topic, now))
+      const log = this.retention.logOf(topic, now)
+      const finalSeq = this.retention.finalSeqOf(topic, now)
+      if (finalSeq === undefined) {
+        logs.push(log)
+      } else {
+        finished.push(topic)
+        // Nothing follows the final event: a forgotten topic's coarse mark cannot be past it.
+        logs.push(log.droppedUpTo > finalSeq ? { ...log, droppedUpTo: finalSeq } : log)
+      }
     }
     let plan: SseReplay
     if ('lastEventId' in from) {

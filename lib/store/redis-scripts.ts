@@ -126,7 +126,7 @@ local now = clock()
 local remove = 0
 if length > 1 then
   local events = length - 1
-  if events >= keep then remove = events - keep + 1 end
+  if events >= keep then remove = math.min(events, events - keep + 1) end
   if maxAge > 0 then
     while remove < events and field(KEYS[4], remove + 1, 2) < now - maxAge do remove = remove + 1 end
   end
