@@ -226,6 +226,8 @@ export class Hub implements OpenerHost {
   }
 
   holdsSourceFrames (stream: LiveStream, holds: boolean): void {
+    // A private stream receives no event: nothing to keep in order with.
+    if (stream.topics.length === 0) return
     if (holds) this.withSourceFrames.add(stream)
     else this.withSourceFrames.delete(stream)
   }
