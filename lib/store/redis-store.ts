@@ -111,7 +111,7 @@ export class RedisStore implements SseStore {
       throw new FST_SSE_STORE_ERROR(`connect to Redis (${where}) ${why}; check that it is running and reachable`, { cause })
     }
     try {
-      const [epoch, ms, seq] = await this.run(HISTORY_SCRIPT, [], [], `read its history from Redis (${where}), which answered with an error`) as [string, string, number]
+      const [epoch, ms, seq] = await this.run(HISTORY_SCRIPT, [this.keys.log], [], `read its history from Redis (${where}), which answered with an error`) as [string, string, number]
       this.follow(epoch, ms, seq)
     } catch (err) {
       this.release()
@@ -172,7 +172,7 @@ export class RedisStore implements SseStore {
       const lastEventId = from.lastEventId
       const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
       const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
-      const found = await this.run(REPLAY_SCRIPT, [this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis') as unknown[]
+      const found = await this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis') as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
@@ -180,7 +180,7 @@ export class RedisStore implements SseStore {
         finals.push(found[4 + 3 * i] as number)
       }
     } else {
-      const found = await this.run(BACKFILL_SCRIPT, lists, [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis') as unknown[]
+      const found = await this.run(BACKFILL_SCRIPT, [this.keys.log, ...lists], [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis') as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
@@ -263,7 +263,7 @@ export class RedisStore implements SseStore {
 
   /** After a blip: which history does Redis hold now? The same one resumes where it stopped. */
   private async resync (reader: Redis): Promise<void> {
-    const [epoch, ms, seq] = await evalScript(reader, HISTORY_SCRIPT, [this.keys.meta], [this.candidate, this.epoch, this.floor]) as [string, string, number]
+    const [epoch, ms, seq] = await evalScript(reader, HISTORY_SCRIPT, [this.keys.meta, this.keys.log], [this.candidate, this.epoch, this.floor]) as [string, string, number]
     if (epoch !== this.epoch) {
       // Redis lost the history this instance followed (or it went back in time): read the new
       // one from its start, and let the hub reset the streams that relied on the old one.
