@@ -5,7 +5,7 @@ import { test, type Test } from 'tap'
 import type { Redis } from 'ioredis'
 import { redisStore } from '../lib/redis'
 import type { SseStore } from '../lib/store/types'
-import { adminClient, redisServerSkip, testPrefix } from './helpers/redis'
+import { adminClient, eventually, redisServerSkip, testPrefix } from './helpers/redis'
 import { RecordingContext } from './helpers/redis-context'
 import { RedisServer } from './helpers/redis-server'
 
@@ -104,4 +104,22 @@ test('regression (issue 13.6): meta lost while the log is kept, Redis\' clock be
   await recorder.until(() => recorder.events.length === 2, 'the event of the new history')
   t.same(recorder.events.map((e) => e.id), [before.id, after.id])
   t.equal(recorder.lost, 1)
+})
+
+test('regression (issue 13.6): a resync answered while the store closes leaves it closed: newestId() throws', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: TIMEOUT })
+  const reader = (store as unknown as { reader: Redis }).reader
+  const evalsha = reader.evalsha.bind(reader) as (...args: unknown[]) => Promise<unknown>
+  let closed: Promise<void> | undefined
+  // The reader resyncs after a quiet read; its reply is in hand when close() starts.
+  reader.evalsha = (async (...args: unknown[]) => {
+    const reply = await evalsha(...args)
+    closed ??= store.close()
+    return reply
+  }) as never
+  await eventually(async () => { if (closed === undefined) throw new Error('not yet') }, 'a resync')
+  await closed
+  t.throws(() => store.newestId(), { code: 'FST_SSE_STORE_ERROR', message: /the store is closed/ })
+  t.equal(recorder.lost, 0)
 })

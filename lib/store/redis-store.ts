@@ -153,6 +153,7 @@ export class RedisStore implements SseStore {
   }
 
   newestId (): string {
+    if (this.closing) throw new FST_SSE_STORE_ERROR('serve a new stream: the store is closed')
     if (!this.serving) throw new FST_SSE_STORE_ERROR('serve a new stream: Redis is unreachable', { cause: this.lastError })
     return formatEventId(this.epoch, this.seq)
   }
@@ -264,6 +265,8 @@ export class RedisStore implements SseStore {
   /** After a blip: which history does Redis hold now? The same one resumes where it stopped. */
   private async resync (reader: Redis): Promise<void> {
     const [epoch, ms, seq] = await evalScript(reader, HISTORY_SCRIPT, [this.keys.meta, this.keys.log], [this.candidate, this.epoch, this.floor]) as [string, string, number]
+    // Answered while the store closed: nothing is served or reported any more.
+    if (this.closing) return
     if (epoch !== this.epoch) {
       // Redis lost the history this instance followed (or it went back in time): read the new
       // one from its start, and let the hub reset the streams that relied on the old one.
