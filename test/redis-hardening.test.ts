@@ -123,3 +123,33 @@ test('regression (issue 13.6): a resync answered while the store closes leaves i
   t.throws(() => store.newestId(), { code: 'FST_SSE_STORE_ERROR', message: /the store is closed/ })
   t.equal(recorder.lost, 0)
 })
+
+test('regression (issue 13.4): scripts are loaded once, not once per concurrent first call, and once again after SCRIPT FLUSH', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const admin = await adminClient(t, server.url)
+  let opened: { store: SseStore, recorder: RecordingContext } | undefined
+  const atOpen = await commandsDuring(admin, async () => { opened = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url) }) })
+  t.equal(atOpen['script|load'], 5, 'each of the five scripts is loaded at open')
+  const { store, recorder } = opened as { store: SseStore, recorder: RecordingContext }
+  const burst = async (from: number): Promise<void> => {
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.append(`topic-${i % 7}`, 'n', String(from + i))))
+    await recorder.until(() => recorder.events.length === from + 200, 'the burst to come back')
+  }
+
+  const first = await commandsDuring(admin, () => burst(0))
+  t.equal(first.eval, undefined, `no full-source EVAL: ${JSON.stringify(first)}`)
+  t.equal(first['script|load'], undefined, 'nothing to load')
+  t.equal(first.evalsha, 200, 'one EVALSHA per publish')
+
+  await admin.script('FLUSH')
+  const again = await commandsDuring(admin, () => burst(200))
+  t.equal(again.eval, undefined, `no full-source EVAL: ${JSON.stringify(again)}`)
+  t.equal(again['script|load'], 1, 'the script Redis forgot is loaded again, once')
+  t.equal(again.evalsha, 400, 'each publish retries once')
+  t.same(recorder.events.map((e) => e.data), Array.from({ length: 400 }, (_, i) => String(i)), 'every event delivered once, in order')
+
+  // Forgotten again: a call sent after the last load starts a new one.
+  await admin.script('FLUSH')
+  const later = await commandsDuring(admin, () => store.append('x', 'n', 'later'))
+  t.equal(later['script|load'], 1)
+})
