@@ -2,7 +2,7 @@
 // a foreign entry in the shared log, a resync answered after close(), scripts loaded once
 // however many calls need them, and a Redis Cluster node refused at boot.
 import { test, type Test } from 'tap'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 import { redisStore } from '../lib/redis'
 import type { SseStore } from '../lib/store/types'
 import { adminClient, eventually, redisServerSkip, testPrefix } from './helpers/redis'
@@ -152,4 +152,28 @@ test('regression (issue 13.4): scripts are loaded once, not once per concurrent 
   await admin.script('FLUSH')
   const later = await commandsDuring(admin, () => store.append('x', 'n', 'later'))
   t.equal(later['script|load'], 1)
+})
+
+test('regression (issue 13.4): a Redis Cluster node is refused at boot, not with CROSSSLOT on every publish', { skip }, async (t) => {
+  const server = await RedisServer.start(t, { cluster: true })
+  const message = /option "redisStore\.(url|client)" points at a Redis Cluster node \(redis:\/\/127\.0\.0\.1:\d+\).*CROSSSLOT.*ioredis `Cluster` client passed as `client`, which this version does not support yet/
+  await t.rejects(redisStore({ url: server.url }).open(new RecordingContext(1).context()), { code: 'FST_SSE_INVALID_OPTION', message: /"redisStore\.url"/ })
+  await t.rejects(redisStore({ url: server.url }).open(new RecordingContext(1).context()), { message })
+  const client = new Redis(server.url)
+  t.teardown(() => client.disconnect())
+  await t.rejects(redisStore({ client }).open(new RecordingContext(1).context()), { code: 'FST_SSE_INVALID_OPTION', message: /"redisStore\.client" points at a Redis Cluster node \(the ioredis client passed in\)/ })
+  t.equal(client.status, 'ready', 'the client passed in is left open')
+})
+
+test('a client passed in whose user may not run INFO still boots and publishes', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const admin = await adminClient(t, server.url)
+  await admin.acl('SETUSER', 'no-info', 'on', '>secret', '~*', '&*', '+@all', '-info')
+  const client = new Redis(server.url, { username: 'no-info', password: 'secret' })
+  t.teardown(() => client.disconnect())
+  await t.rejects(client.info('cluster'), /NOPERM/)
+  const { store, recorder } = await openStore(t, { client, keyPrefix: testPrefix(t, server.url), timeout: TIMEOUT })
+  const { id } = await store.append('x', 'n', '1')
+  await recorder.until(() => recorder.events.length === 1, 'the event')
+  t.equal(recorder.events[0].id, id)
 })
