@@ -12,9 +12,9 @@ const CHECKPOINTS = 8
 /** How far Redis' expiry clock may trail TIME in a script, in ms: a forgotten topic's bound allows for it. */
 const CLOCK_MARGIN_MS = 10
 
-// Every script starts here. KEYS[1] is the meta hash { epoch, ms, seq } of the history;
-// ARGV[1] a fresh epoch, used only when a new history starts; ARGV[2] and ARGV[3] the epoch
-// this instance follows and the highest seq it has seen in it.
+// Every script starts here. KEYS[1] is the meta hash { epoch, ms, seq } of the history, KEYS[2]
+// the shared log; ARGV[1] a fresh epoch, used only when a new history starts; ARGV[2] and ARGV[3]
+// the epoch this instance follows and the highest seq it has seen in it.
 //
 // A new history starts when Redis holds none (first use, or data lost) or when the one it
 // holds went back in time: a seq lower than one already seen means a restore from an older
@@ -22,17 +22,28 @@ const CLOCK_MARGIN_MS = 10
 // `ms` (Redis time when the history started, never lower than the previous one) is the first
 // half of every stream entry id, so entries of a newer history sort after all older ones and a
 // reader parked at an old position still receives them.
+//
+// It also starts when the log holds an entry past the last id issued: written from outside, or
+// `meta` was lost while the log was kept and Redis' clock is now behind it. The current history
+// could not append after that entry (a stream's ids only grow), and readers could never get
+// past it; the new one's `ms` sorts after it, so they skip it and it is never delivered.
 const PRELUDE = `
 local function history()
   local meta = redis.call('HMGET', KEYS[1], 'epoch', 'ms', 'seq')
-  if meta[1] and not (meta[1] == ARGV[2] and tonumber(meta[3]) < tonumber(ARGV[3])) then
+  if meta[1] and not (meta[1] == ARGV[2] and tonumber(meta[3]) < tonumber(ARGV[3]))
+    and #redis.call('XRANGE', KEYS[2], '(' .. meta[2] .. '-' .. meta[3], '+', 'COUNT', 1) == 0 then
     return meta[1], meta[2], tonumber(meta[3])
   end
   local now = redis.call('TIME')
-  local ms = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
-  if meta[2] and tonumber(ms) <= tonumber(meta[2]) then
-    ms = string.format('%d', tonumber(meta[2]) + 1)
+  local ms = tonumber(now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
+  if meta[2] then ms = math.max(ms, tonumber(meta[2]) + 1) end
+  local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+  if #top > 0 then ms = math.max(ms, tonumber(string.match(top[1][1], '^%d+')) + 1) end
+  -- Past 2^53 a Lua number no longer counts in steps of one: no later ms can be written.
+  if ms >= ${Number.MAX_SAFE_INTEGER} then
+    error({ err = 'ERR fastify-sse-hub: the log ' .. KEYS[2] .. ' holds an entry with an id no history can follow (written from outside?); delete that key' })
   end
+  ms = string.format('%d', ms)
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'ms', ms, 'seq', 0)
   return ARGV[1], ms, 0
 end
@@ -94,7 +105,7 @@ local function forgotten(checkpoints, ms, now, maxAge, newest)
 end
 `
 
-/** KEYS: meta. Returns { epoch, ms, seq }: where a reader starts or resumes. */
+/** KEYS: meta, log. Returns { epoch, ms, seq }: where a reader starts or resumes. */
 export const HISTORY_SCRIPT = script(`
 local epoch, ms, seq = history()
 return { epoch, ms, seq }
@@ -184,7 +195,7 @@ return { epoch, seq }
 `)
 
 /**
- * KEYS: meta, checkpoints, then one list per topic. ARGV[4], ARGV[5]: the epoch and seq of the
+ * KEYS: meta, log, checkpoints, then one list per topic. ARGV[4], ARGV[5]: the epoch and seq of the
  * client's Last-Event-ID (seq -1 when it has none); ARGV[6]: historyMaxAge.
  * Returns { epoch, newest seq, then per topic: dropped-up-to seq (events older than
  * historyMaxAge count as dropped), its events after the point the replay starts from, the seq
@@ -195,16 +206,16 @@ export const REPLAY_SCRIPT = script(`
 local epoch, ms, newest = history()
 local maxAge = tonumber(ARGV[6])
 local now = clock()
-local count = #KEYS - 2
+local count = #KEYS - 3
 local last = -1
 if ARGV[4] == epoch and tonumber(ARGV[5]) <= newest then last = tonumber(ARGV[5]) end
 local lengths, dropped, finals = {}, {}, {}
 local complete = 0
 for i = 1, count do
-  local key = KEYS[2 + i]
+  local key = KEYS[3 + i]
   local length, upTo, final = topic(key, ms)
   if length == 0 then
-    upTo = forgotten(KEYS[2], ms, now, maxAge, newest)
+    upTo = forgotten(KEYS[3], ms, now, maxAge, newest)
   elseif maxAge > 0 then
     local fresh = firstAtLeast(key, length, 2, now - maxAge)
     if fresh > 1 then upTo = math.max(upTo, field(key, fresh - 1, 1)) end
@@ -218,8 +229,8 @@ local result = { epoch, newest }
 for i = 1, count do
   local entries = {}
   if lengths[i] > 1 then
-    local first = firstAtLeast(KEYS[2 + i], lengths[i], 1, from + 1)
-    if first < lengths[i] then entries = redis.call('LRANGE', KEYS[2 + i], first, -1) end
+    local first = firstAtLeast(KEYS[3 + i], lengths[i], 1, from + 1)
+    if first < lengths[i] then entries = redis.call('LRANGE', KEYS[3 + i], first, -1) end
   end
   result[#result + 1] = dropped[i]
   result[#result + 1] = entries
@@ -229,7 +240,7 @@ return result
 `)
 
 /**
- * KEYS: meta, then one list per topic. ARGV[4]: how many of the newest events of each topic, or
+ * KEYS: meta, log, then one list per topic. ARGV[4]: how many of the newest events of each topic, or
  * -1 for all; ARGV[5]: historyMaxAge. Returns { epoch, newest seq, then per topic: its newest
  * events of this history no older than historyMaxAge, oldest first, the seq of its final event
  * or 0 }.
@@ -240,8 +251,8 @@ local wanted = tonumber(ARGV[4])
 local maxAge = tonumber(ARGV[5])
 local now = clock()
 local result = { epoch, newest }
-for i = 1, #KEYS - 1 do
-  local key = KEYS[1 + i]
+for i = 1, #KEYS - 2 do
+  local key = KEYS[2 + i]
   local length, _, final = topic(key, ms)
   local entries = {}
   if length > 1 and wanted ~= 0 then

@@ -10,11 +10,13 @@ import { FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR, FST_SSE_TOPIC_FINISHED } f
 import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
 import { planBackfill, planReplay } from './plan-replay'
 import { resolveRedisOptions, type RedisStoreSettings, type SseRedisStoreOptions } from './redis-options'
+import { ScriptRunner } from './redis-script-runner'
 import { APPEND_SCRIPT, BACKFILL_SCRIPT, DISCONNECT_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
 import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
 
 /** Log entries read per XREAD: enough to catch up quickly, small enough to stay responsive. */
 const READ_BATCH = 1000
+const SCRIPTS = [HISTORY_SCRIPT, APPEND_SCRIPT, DISCONNECT_SCRIPT, REPLAY_SCRIPT, BACKFILL_SCRIPT]
 type StreamEntry = [id: string, fields: string[]]
 
 /** A store that lets every app instance sharing one Redis serve the same event history. */
@@ -31,6 +33,7 @@ export class RedisStore implements SseStore {
   /** Ours, always: parked in a blocking XREAD on the shared log. */
   private reader: Redis | undefined
   private ownsCommands = false
+  private readonly scripts = new ScriptRunner()
   private opened = false
   private closing = false
   private readonly stop = new AbortController()
@@ -111,7 +114,12 @@ export class RedisStore implements SseStore {
       throw new FST_SSE_STORE_ERROR(`connect to Redis (${where}) ${why}; check that it is running and reachable`, { cause })
     }
     try {
-      const [epoch, ms, seq] = await this.run(HISTORY_SCRIPT, [], [], `read its history from Redis (${where}), which answered with an error`) as [string, string, number]
+      if (await this.call(isClusterNode(this.commands), `ask Redis (${where}) whether it is a Cluster node`)) {
+        throw new FST_SSE_INVALID_OPTION(url === undefined ? 'redisStore.client' : 'redisStore.url', `points at a Redis Cluster node (${where}), which spreads keys over several nodes: every publish would fail with CROSSSLOT. A Cluster needs an ioredis \`Cluster\` client passed as \`client\`, which this version does not support yet; use a standalone or Sentinel primary`)
+      }
+      // Each script once, now: not once per call that would find it missing.
+      await this.call(this.scripts.loadAll(this.commands, SCRIPTS), `load its scripts into Redis (${where}), which answered with an error`)
+      const [epoch, ms, seq] = await this.run(HISTORY_SCRIPT, [this.keys.log], [], `read its history from Redis (${where}), which answered with an error`) as [string, string, number]
       this.follow(epoch, ms, seq)
     } catch (err) {
       this.release()
@@ -153,6 +161,7 @@ export class RedisStore implements SseStore {
   }
 
   newestId (): string {
+    if (this.closing) throw new FST_SSE_STORE_ERROR('serve a new stream: the store is closed')
     if (!this.serving) throw new FST_SSE_STORE_ERROR('serve a new stream: Redis is unreachable', { cause: this.lastError })
     return formatEventId(this.epoch, this.seq)
   }
@@ -172,7 +181,7 @@ export class RedisStore implements SseStore {
       const lastEventId = from.lastEventId
       const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
       const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
-      const found = await this.run(REPLAY_SCRIPT, [this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis') as unknown[]
+      const found = await this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis') as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
@@ -180,7 +189,7 @@ export class RedisStore implements SseStore {
         finals.push(found[4 + 3 * i] as number)
       }
     } else {
-      const found = await this.run(BACKFILL_SCRIPT, lists, [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis') as unknown[]
+      const found = await this.run(BACKFILL_SCRIPT, [this.keys.log, ...lists], [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis') as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
@@ -263,7 +272,9 @@ export class RedisStore implements SseStore {
 
   /** After a blip: which history does Redis hold now? The same one resumes where it stopped. */
   private async resync (reader: Redis): Promise<void> {
-    const [epoch, ms, seq] = await evalScript(reader, HISTORY_SCRIPT, [this.keys.meta], [this.candidate, this.epoch, this.floor]) as [string, string, number]
+    const [epoch, ms, seq] = await this.scripts.run(reader, HISTORY_SCRIPT, [this.keys.meta, this.keys.log], [this.candidate, this.epoch, this.floor]) as [string, string, number]
+    // Answered while the store closed: nothing is served or reported any more.
+    if (this.closing) return
     if (epoch !== this.epoch) {
       // Redis lost the history this instance followed (or it went back in time): read the new
       // one from its start, and let the hub reset the streams that relied on the old one.
@@ -332,7 +343,12 @@ export class RedisStore implements SseStore {
     if (client === undefined || status !== 'ready') {
       throw new FST_SSE_STORE_ERROR(action, { cause: new Error(`fastify-sse-hub: the Redis connection is ${status}`, { cause: this.lastError }) })
     }
-    const running = evalScript(client, script, [this.keys.meta, ...keys], [this.candidate, this.epoch, this.floor, ...args])
+    return this.call(this.scripts.run(client, script, [this.keys.meta, ...keys], [this.candidate, this.epoch, this.floor, ...args]), action)
+  }
+
+  /** Bounds a command on the commands connection by `timeout`; its failure says what failed. */
+  private async call<T> (running: Promise<T>, action: string): Promise<T> {
+    const client = this.commands as Redis
     try {
       // A silent connection of ours is replaced, so the next command gets a live one.
       return await withTimeout(running, this.settings.timeout, () => { if (this.ownsCommands) client.disconnect(true) })
@@ -380,17 +396,12 @@ function reconnectDelay (attempt: number): number {
 }
 
 /**
- * EVALSHA, falling back to EVAL (which caches the script) when Redis does not know it yet. Keys
- * and arguments travel as one array: spread into the call, thousands of them overflow the stack.
+ * Whether Redis runs as a Cluster node, which spreads keys over nodes by hash slot. Unknown
+ * (INFO refused, by an ACL say) counts as not: the scripts then fail if it is one.
  */
-async function evalScript (client: Redis, script: RedisScript, keys: string[], args: Array<string | number>): Promise<unknown> {
-  const keysAndArgs = [...keys, ...args.map(String)]
-  try {
-    return await client.evalsha(script.sha, keys.length, keysAndArgs)
-  } catch (err) {
-    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
-    return client.eval(script.source, keys.length, keysAndArgs)
-  }
+async function isClusterNode (client: Redis): Promise<boolean> {
+  const info = await client.info('cluster').catch(() => '')
+  return /^cluster_enabled:1\b/m.test(info)
 }
 
 function withTimeout<T> (promise: Promise<T>, ms: number, onTimeout?: () => void): Promise<T> {

@@ -23,17 +23,22 @@ export class RedisServer {
   readonly port: number
   readonly url: string
   private readonly dir: string
+  private readonly cluster: boolean
   private child: ChildProcess | undefined
 
-  private constructor (port: number, dir: string) {
+  private constructor (port: number, dir: string, cluster: boolean) {
     this.port = port
     this.url = `redis://127.0.0.1:${port}`
     this.dir = dir
+    this.cluster = cluster
   }
 
-  /** Starts a server stopped and removed in the test's teardown. */
-  static async start (t: Test): Promise<RedisServer> {
-    const server = new RedisServer(await sparePort(), mkdtempSync(join(tmpdir(), 'sse-redis-')))
+  /**
+   * Starts a server stopped and removed in the test's teardown; `cluster: true` makes it a
+   * Redis Cluster node (alone, it serves no slot, but says `cluster_enabled:1`).
+   */
+  static async start (t: Test, { cluster = false } = {}): Promise<RedisServer> {
+    const server = new RedisServer(await sparePort(), mkdtempSync(join(tmpdir(), 'sse-redis-')), cluster)
     t.teardown(async () => {
       await server.kill()
       rmSync(server.dir, { recursive: true, force: true })
@@ -48,7 +53,8 @@ export class RedisServer {
       '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--dir', this.dir, '--dbfilename', 'dump.rdb',
       // Small stream nodes, so that approximate trimming of a short log happens in tests.
-      '--stream-node-max-entries', '4'
+      '--stream-node-max-entries', '4',
+      ...(this.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, 'nodes.conf')] : [])
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
     let output = ''

@@ -1,0 +1,46 @@
+// Runs the store's Lua scripts by hash. Each is loaded into Redis once: at open, and once more
+// whenever Redis forgot it (a restart, SCRIPT FLUSH), however many calls find out together.
+import type { Redis } from './ioredis'
+import type { RedisScript } from './redis-scripts'
+
+interface Load {
+  /** The number of the last call sent before this load: calls up to it ran before it. */
+  readonly after: number
+  readonly done: Promise<unknown>
+}
+
+export class ScriptRunner {
+  /** Numbers each call in the order it is sent. */
+  private sent = 0
+  /** The latest load of each script, by hash. */
+  private readonly loads = new Map<string, Load>()
+
+  /** Loads every script: what the first calls would otherwise find missing. */
+  async loadAll (client: Redis, scripts: readonly RedisScript[]): Promise<void> {
+    await Promise.all(scripts.map((script) => this.load(client, script).done))
+  }
+
+  /**
+   * EVALSHA; on NOSCRIPT, waits for the script to be loaded and runs it again, once. Keys and
+   * arguments travel as one array: spread into the call, thousands of them overflow the stack.
+   */
+  async run (client: Redis, script: RedisScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+    const keysAndArgs = [...keys, ...args.map(String)]
+    const call = ++this.sent
+    try {
+      return await client.evalsha(script.sha, keys.length, keysAndArgs)
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
+    }
+    // A load sent after this call cannot be why it failed: Redis forgot the script again.
+    const latest = this.loads.get(script.sha)
+    await (latest !== undefined && latest.after >= call ? latest : this.load(client, script)).done
+    return client.evalsha(script.sha, keys.length, keysAndArgs)
+  }
+
+  private load (client: Redis, script: RedisScript): Load {
+    const load = { after: this.sent, done: client.script('LOAD', script.source) }
+    this.loads.set(script.sha, load)
+    return load
+  }
+}

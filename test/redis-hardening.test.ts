@@ -1,0 +1,179 @@
+// Regressions of issue 13, each on a private redis-server so that counting its commands is exact:
+// a foreign entry in the shared log, a resync answered after close(), scripts loaded once
+// however many calls need them, and a Redis Cluster node refused at boot.
+import { test, type Test } from 'tap'
+import { Redis } from 'ioredis'
+import { redisStore } from '../lib/redis'
+import type { SseStore } from '../lib/store/types'
+import { adminClient, eventually, redisServerSkip, testPrefix } from './helpers/redis'
+import { RecordingContext } from './helpers/redis-context'
+import { RedisServer } from './helpers/redis-server'
+
+const skip = redisServerSkip
+const TIMEOUT = 300
+
+async function openStore (t: Test, options: Parameters<typeof redisStore>[0]): Promise<{ store: SseStore, recorder: RecordingContext }> {
+  const store = redisStore(options)
+  const recorder = new RecordingContext(100)
+  await store.open(recorder.context())
+  t.teardown(() => store.close())
+  return { store, recorder }
+}
+
+/** Calls per command (`INFO commandstats`), e.g. `{ evalsha: 12, script: 5 }`. */
+async function commandCalls (admin: Redis): Promise<Record<string, number>> {
+  const calls: Record<string, number> = {}
+  for (const [, name, count] of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[name] = Number(count)
+  return calls
+}
+
+/** Commands the server ran while `during` ran, less the two INFO calls that measure it. */
+async function commandsDuring (admin: Redis, during: () => Promise<unknown>): Promise<Record<string, number>> {
+  const before = await commandCalls(admin)
+  await during()
+  const after = await commandCalls(admin)
+  const delta: Record<string, number> = {}
+  for (const [name, count] of Object.entries(after)) {
+    const ran = count - (before[name] ?? 0) - (name === 'info' ? 1 : 0)
+    if (ran > 0) delta[name] = ran
+  }
+  return delta
+}
+
+function total (calls: Record<string, number>): number {
+  return Object.values(calls).reduce((sum, n) => sum + n, 0)
+}
+
+test('regression (issue 13.6): an entry written to the log from outside, with a later ms, neither spins the reader nor stops real events', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const keyPrefix = testPrefix(t, server.url)
+  const admin = await adminClient(t, server.url)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
+  const first = await store.append('x', 'n', '1')
+  await recorder.until(() => recorder.events.length === 1, 'the first event')
+
+  // A minute after the history's own ms: sorts after every id the store would write next.
+  const foreign = `${BigInt(await admin.hget(`${keyPrefix}:meta`, 'ms') as string) + 60_000n}-1`
+  await admin.xadd(`${keyPrefix}:log`, foreign, 't', 'x', 'e', 'foreign', 'd', '"not ours"')
+  const ran = await commandsDuring(admin, () => new Promise((resolve) => setTimeout(resolve, 3 * TIMEOUT)))
+  t.ok(total(ran) < 50, `a bounded number of commands in ${3 * TIMEOUT} ms, not a spin: ${JSON.stringify(ran)}`)
+
+  const next = await store.append('x', 'n', '2')
+  await recorder.until(() => recorder.events.some((e) => e.id === next.id), 'a real event after it')
+  t.notOk(recorder.events.some((e) => e.event === 'foreign'), 'the foreign entry is never delivered')
+  t.same(recorder.events.map((e) => e.data), ['1', '2'], 'every real event once')
+  t.not(next.id.split('-')[0], first.id.split('-')[0], 'ids go on in a new history, past the foreign entry')
+  t.equal(recorder.lost, 1, 'the loss of the old history is reported once')
+  t.equal(store.newestId(), next.id)
+})
+
+test('regression (issue 13.6): a foreign entry no history can follow fails publishes clearly, without spinning, until the log is deleted', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const keyPrefix = testPrefix(t, server.url)
+  const admin = await adminClient(t, server.url)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
+  await store.append('x', 'n', '1')
+  await recorder.until(() => recorder.events.length === 1, 'the first event')
+
+  // 2^53 + 1: past what a Lua number counts exactly, so no later ms can be computed.
+  await admin.xadd(`${keyPrefix}:log`, '9007199254740993-1', 't', 'x', 'e', 'foreign', 'd', '1')
+  await t.rejects(store.append('x', 'n', 'refused'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /the log \S+:log holds an entry with an id no history can follow .*delete that key/ } })
+  const ran = await commandsDuring(admin, () => new Promise((resolve) => setTimeout(resolve, 3 * TIMEOUT)))
+  t.ok(total(ran) < 50, `the reader retries once per timeout, not in a spin: ${JSON.stringify(ran)}`)
+
+  await admin.del(`${keyPrefix}:log`)
+  const next = await store.append('x', 'n', '2')
+  await recorder.until(() => recorder.events.some((e) => e.id === next.id), 'real events again')
+  t.same(recorder.events.map((e) => e.data), ['1', '2'])
+})
+
+test('regression (issue 13.6): meta lost while the log is kept, Redis\' clock behind it: the new history sorts after the log', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const keyPrefix = testPrefix(t, server.url)
+  const admin = await adminClient(t, server.url)
+  // A history started by a Redis whose clock ran a day ahead: its entries are <tomorrow>-<seq>.
+  await admin.hset(`${keyPrefix}:meta`, 'epoch', 'ahead', 'ms', String(Date.now() + 86_400_000), 'seq', 0)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
+  const before = await store.append('x', 'n', '1')
+  await recorder.until(() => recorder.events.length === 1, 'the first event')
+
+  await admin.del(`${keyPrefix}:meta`)
+  const after = await store.append('x', 'n', '2')
+  t.not(after.id.split('-')[0], before.id.split('-')[0], 'a new history')
+  t.ok(BigInt(await admin.hget(`${keyPrefix}:meta`, 'ms') as string) > BigInt((await admin.xrange(`${keyPrefix}:log`, '-', '+'))[0][0].split('-')[0]), 'its ms is past the log')
+  await recorder.until(() => recorder.events.length === 2, 'the event of the new history')
+  t.same(recorder.events.map((e) => e.id), [before.id, after.id])
+  t.equal(recorder.lost, 1)
+})
+
+test('regression (issue 13.6): a resync answered while the store closes leaves it closed: newestId() throws', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: TIMEOUT })
+  const reader = (store as unknown as { reader: Redis }).reader
+  const evalsha = reader.evalsha.bind(reader) as (...args: unknown[]) => Promise<unknown>
+  let closed: Promise<void> | undefined
+  // The reader resyncs after a quiet read; its reply is in hand when close() starts.
+  reader.evalsha = (async (...args: unknown[]) => {
+    const reply = await evalsha(...args)
+    closed ??= store.close()
+    return reply
+  }) as never
+  await eventually(async () => { if (closed === undefined) throw new Error('not yet') }, 'a resync')
+  await closed
+  t.throws(() => store.newestId(), { code: 'FST_SSE_STORE_ERROR', message: /the store is closed/ })
+  t.equal(recorder.lost, 0)
+})
+
+test('regression (issue 13.4): scripts are loaded once, not once per concurrent first call, and once again after SCRIPT FLUSH', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const admin = await adminClient(t, server.url)
+  let opened: { store: SseStore, recorder: RecordingContext } | undefined
+  const atOpen = await commandsDuring(admin, async () => { opened = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url) }) })
+  t.equal(atOpen['script|load'], 5, 'each of the five scripts is loaded at open')
+  const { store, recorder } = opened as { store: SseStore, recorder: RecordingContext }
+  const burst = async (from: number): Promise<void> => {
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.append(`topic-${i % 7}`, 'n', String(from + i))))
+    await recorder.until(() => recorder.events.length === from + 200, 'the burst to come back')
+  }
+
+  const first = await commandsDuring(admin, () => burst(0))
+  t.equal(first.eval, undefined, `no full-source EVAL: ${JSON.stringify(first)}`)
+  t.equal(first['script|load'], undefined, 'nothing to load')
+  t.equal(first.evalsha, 200, 'one EVALSHA per publish')
+
+  await admin.script('FLUSH')
+  const again = await commandsDuring(admin, () => burst(200))
+  t.equal(again.eval, undefined, `no full-source EVAL: ${JSON.stringify(again)}`)
+  t.equal(again['script|load'], 1, 'the script Redis forgot is loaded again, once')
+  t.equal(again.evalsha, 400, 'each publish retries once')
+  t.same(recorder.events.map((e) => e.data), Array.from({ length: 400 }, (_, i) => String(i)), 'every event delivered once, in order')
+
+  // Forgotten again: a call sent after the last load starts a new one.
+  await admin.script('FLUSH')
+  const later = await commandsDuring(admin, () => store.append('x', 'n', 'later'))
+  t.equal(later['script|load'], 1)
+})
+
+test('regression (issue 13.4): a Redis Cluster node is refused at boot, not with CROSSSLOT on every publish', { skip }, async (t) => {
+  const server = await RedisServer.start(t, { cluster: true })
+  const message = /option "redisStore\.(url|client)" points at a Redis Cluster node \(redis:\/\/127\.0\.0\.1:\d+\).*CROSSSLOT.*ioredis `Cluster` client passed as `client`, which this version does not support yet/
+  await t.rejects(redisStore({ url: server.url }).open(new RecordingContext(1).context()), { code: 'FST_SSE_INVALID_OPTION', message: /"redisStore\.url"/ })
+  await t.rejects(redisStore({ url: server.url }).open(new RecordingContext(1).context()), { message })
+  const client = new Redis(server.url)
+  t.teardown(() => client.disconnect())
+  await t.rejects(redisStore({ client }).open(new RecordingContext(1).context()), { code: 'FST_SSE_INVALID_OPTION', message: /"redisStore\.client" points at a Redis Cluster node \(the ioredis client passed in\)/ })
+  t.equal(client.status, 'ready', 'the client passed in is left open')
+})
+
+test('a client passed in whose user may not run INFO still boots and publishes', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const admin = await adminClient(t, server.url)
+  await admin.acl('SETUSER', 'no-info', 'on', '>secret', '~*', '&*', '+@all', '-info')
+  const client = new Redis(server.url, { username: 'no-info', password: 'secret' })
+  t.teardown(() => client.disconnect())
+  await t.rejects(client.info('cluster'), /NOPERM/)
+  const { store, recorder } = await openStore(t, { client, keyPrefix: testPrefix(t, server.url), timeout: TIMEOUT })
+  const { id } = await store.append('x', 'n', '1')
+  await recorder.until(() => recorder.events.length === 1, 'the event')
+  t.equal(recorder.events[0].id, id)
+})
