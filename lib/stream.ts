@@ -8,6 +8,7 @@ import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode
 import { checkMessage, checkMessageShape } from './message'
 import type { EventChecker } from './schemas'
 import { sendAll } from './send-all'
+import type { ShutdownSpread } from './shutdown-spread'
 import type { SseStoredEvent } from './store/types'
 import type { SseCloseReason, SseMessage, SseSendAllOptions, SseSource, SseStream } from './types'
 
@@ -17,6 +18,8 @@ export type SseResponse = ServerResponse | Http2ServerResponse
 export interface StreamOwner {
   readonly checker: EventChecker
   readonly maxBufferedBytes: number
+  /** The `retry:` a stream ends with when the app closes. */
+  readonly shutdownSpread: ShutdownSpread
   /** The seq of the newest event the store delivered to the hub. */
   readonly deliveredSeq: number
   /** Advances once per turn of the event loop in which anything was written. */
@@ -441,7 +444,11 @@ export class LiveStream implements SseStream, BudgetedStream {
       this.res.destroy()
       return
     }
-    this.res.end()
+    // At shutdown, in the same write as the end: when to come back, its own delay. A client
+    // that is not reading was cut above, so this never makes close() wait.
+    const last = reason === 'shutdown' ? this.owner.shutdownSpread.frame() : undefined
+    if (last === undefined) this.res.end()
+    else this.res.end(last)
     // The server is closing: its connection goes too, once the response is out (an HTTP/1.1
     // keep-alive socket idle only after close() began would otherwise hold the server open).
     // The hub closes HTTP/2 sessions, which other streams may share.
