@@ -72,6 +72,11 @@ export class LiveStream implements SseStream, BudgetedStream {
   /** The owner's turn of the last write (or queued write), and the bytes of it: they cannot have drained. */
   private turn = -1
   private turnBytes = 0
+  /**
+   * Bytes still unsent when this turn's first write came: left from earlier turns. What Node adds
+   * to this turn's writes (chunk framing, the header block) makes the backlog no measure of that.
+   */
+  private carriedBytes = 0
   /** HTTP/2: what the stream's session may hold unsent, shared with its other event streams. */
   sessionBudget: SessionBudget | undefined
   /** Its unsent bytes as its session's budget last counted them. */
@@ -218,6 +223,7 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /** A write that never counts against the client as slow until the socket took it. */
   private writePaced (chunk: string | Buffer, bytes: number, taken?: () => void): void {
+    this.bytesOfThisTurn()
     this.pacedBytes += bytes
     this.owner.markTurn()
     this.quietTicks = 0
@@ -323,6 +329,7 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /** Writes the status and headers, once. */
   writeHead (status: 200 | 204): void {
+    this.bytesOfThisTurn()
     // Called once: the stream's start, its 204, or the store failing it.
     const head = this.head as OutgoingHttpHeaders
     this.head = undefined
@@ -437,7 +444,9 @@ export class LiveStream implements SseStream, BudgetedStream {
       /* c8 ignore next */
       if (this.reason !== undefined) return
     }
-    const stale = this.backlog.writableLength - this.bytesOfThisTurn()
+    // Bytes left unsent from earlier turns: the client is not reading.
+    this.bytesOfThisTurn()
+    const stale = this.carriedBytes
     this.finish(reason)
     // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
     if (reason === 'slow' || (reason === 'shutdown' && stale > 0)) {
@@ -518,6 +527,7 @@ export class LiveStream implements SseStream, BudgetedStream {
     if (this.turn !== this.owner.turn) {
       this.turn = this.owner.turn
       this.turnBytes = 0
+      this.carriedBytes = this.backlog.writableLength
     }
     return this.turnBytes
   }
