@@ -645,6 +645,8 @@ function markdown (results, cells, goals) {
   }
   const boundedHistory = join(BENCH, 'notes', 'bounded-history.md')
   if (existsSync(boundedHistory)) lines.push(readFileSync(boundedHistory, 'utf8').trim(), '')
+  const shutdownSpread = join(BENCH, 'notes', 'shutdown-spread.md')
+  if (existsSync(shutdownSpread)) lines.push(readFileSync(shutdownSpread, 'utf8').trim(), '')
   const method = join(BENCH, 'notes', 'method.md')
   if (existsSync(method)) lines.push(readFileSync(method, 'utf8').trim(), '')
   const analysis = join(BENCH, 'notes', 'analysis.md')

@@ -9,6 +9,7 @@ import { DEFAULT_TOPIC, StreamOpener, type OpenerHost } from './opener'
 import { MAX_HISTORY, type SseResolvedOptions } from './options'
 import { encodeComment, encodeEvent } from './protocol/encode'
 import { checkField, EventChecker } from './schemas'
+import { ShutdownSpread } from './shutdown-spread'
 import type { SseStore, SseStoredEvent } from './store/types'
 import type { LiveStream } from './stream'
 import type { SseCloseReason, SsePublishMessage, SseStats, SseStreamOptions } from './types'
@@ -19,6 +20,7 @@ export class Hub implements OpenerHost {
   readonly checker: EventChecker
   readonly maxBufferedBytes: number
   readonly store: SseStore
+  readonly shutdownSpread: ShutdownSpread
   closing = false
   deliveredSeq = 0
   private readonly heartbeatMs: number
@@ -65,6 +67,7 @@ export class Hub implements OpenerHost {
     this.historyMaxAge = options.historyMaxAge
     this.historyMaxBytes = options.historyMaxBytes
     this.store = store
+    this.shutdownSpread = new ShutdownSpread(options.retry, options.shutdownSpread)
     this.opener = new StreamOpener(this, options.retry)
   }
 

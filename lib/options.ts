@@ -22,6 +22,12 @@ export interface SsePluginOptions {
   heartbeat?: number
   /** Milliseconds, sent once as `retry:` when a stream opens. Default: not sent. */
   retry?: number
+  /**
+   * Milliseconds over which the clients of a closing app come back: at `app.close()` each stream
+   * is sent `retry:` with its own random delay in [0, shutdownSpread) (added to `retry` when set)
+   * before it ends. 0 = off. Default 5000.
+   */
+  shutdownSpread?: number
   /** A client whose unsent backlog exceeds this many bytes is disconnected. Default 1 MiB. */
   maxBufferedBytes?: number
   /** Where events are numbered and kept. Default: in-memory ring buffers. */
@@ -35,15 +41,18 @@ export interface SseResolvedOptions {
   historyMaxBytes: number
   heartbeat: number
   retry: number | undefined
+  shutdownSpread: number
   maxBufferedBytes: number
   store: SseStore | undefined
 }
 
 export const MAX_HISTORY = 16_777_216
+/** About as long as a browser's own reconnection delay (3 s in Chrome and Safari, 5 s in Firefox). */
+const DEFAULT_SHUTDOWN_SPREAD = 5000
 const STORE_METHODS = ['open', 'append', 'newestId', 'replay', 'disconnect', 'close'] as const
 // Fastify's own register options reach the plugin too.
 const FASTIFY_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
-const KNOWN_KEYS = new Set(['events', 'history', 'historyMaxAge', 'historyMaxBytes', 'heartbeat', 'retry', 'maxBufferedBytes', 'store'])
+const KNOWN_KEYS = new Set(['events', 'history', 'historyMaxAge', 'historyMaxBytes', 'heartbeat', 'retry', 'shutdownSpread', 'maxBufferedBytes', 'store'])
 
 export function resolveOptions (options: unknown): SseResolvedOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -55,16 +64,24 @@ export function resolveOptions (options: unknown): SseResolvedOptions {
       throw new FST_SSE_INVALID_OPTION(key, `is not an option of fastify-sse-hub (known: ${[...KNOWN_KEYS].join(', ')})`)
     }
   }
+  const retry = given.retry === undefined ? undefined : checkInteger('retry', given.retry, 0, MAX_TIMER_MS)
   return {
     events: checkEvents(given.events),
     history: typeof given.history === 'function' ? given.history as (topic: string) => number : checkInteger('history', orDefault(given.history, 1000), 0, MAX_HISTORY),
     historyMaxAge: checkInteger('historyMaxAge', orDefault(given.historyMaxAge, 3_600_000), 0, Number.MAX_SAFE_INTEGER),
     historyMaxBytes: checkInteger('historyMaxBytes', orDefault(given.historyMaxBytes, 64 * 1024 * 1024), 0, Number.MAX_SAFE_INTEGER),
     heartbeat: checkInteger('heartbeat', orDefault(given.heartbeat, 15_000), 0, MAX_TIMER_MS),
-    retry: given.retry === undefined ? undefined : checkInteger('retry', given.retry, 0, MAX_TIMER_MS),
+    retry,
+    shutdownSpread: checkShutdownSpread(given.shutdownSpread, retry ?? 0),
     maxBufferedBytes: checkInteger('maxBufferedBytes', orDefault(given.maxBufferedBytes, 1 << 20), 1, Number.MAX_SAFE_INTEGER),
     store: checkStore(given.store)
   }
+}
+
+/** The longest delay sent, `retry` + spread - 1, stays within a browser's timer (a longer one fires at once). */
+function checkShutdownSpread (spread: unknown, retry: number): number {
+  const max = MAX_TIMER_MS - retry + 1
+  return checkInteger('shutdownSpread', orDefault(spread, Math.min(DEFAULT_SHUTDOWN_SPREAD, max)), 0, max)
 }
 
 function checkEvents (events: unknown): SseEventSchemas | undefined {

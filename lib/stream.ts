@@ -8,6 +8,7 @@ import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode
 import { checkMessage, checkMessageShape } from './message'
 import type { EventChecker } from './schemas'
 import { sendAll } from './send-all'
+import type { ShutdownSpread } from './shutdown-spread'
 import type { SseStoredEvent } from './store/types'
 import type { SseCloseReason, SseMessage, SseSendAllOptions, SseSource, SseStream } from './types'
 
@@ -17,6 +18,8 @@ export type SseResponse = ServerResponse | Http2ServerResponse
 export interface StreamOwner {
   readonly checker: EventChecker
   readonly maxBufferedBytes: number
+  /** The `retry:` a stream ends with when the app closes. */
+  readonly shutdownSpread: ShutdownSpread
   /** The seq of the newest event the store delivered to the hub. */
   readonly deliveredSeq: number
   /** Advances once per turn of the event loop in which anything was written. */
@@ -71,6 +74,11 @@ export class LiveStream implements SseStream, BudgetedStream {
   /** The owner's turn of the last write (or queued write), and the bytes of it: they cannot have drained. */
   private turn = -1
   private turnBytes = 0
+  /**
+   * Bytes still unsent when this turn's first write came: left from earlier turns. What Node adds
+   * to this turn's writes (chunk framing, the header block) makes the backlog no measure of that.
+   */
+  private carriedBytes = 0
   /** HTTP/2: what the stream's session may hold unsent, shared with its other event streams. */
   sessionBudget: SessionBudget | undefined
   /** Its unsent bytes as its session's budget last counted them. */
@@ -220,6 +228,7 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /** A write that never counts against the client as slow until the socket took it. */
   private writePaced (chunk: string | Buffer, bytes: number, taken?: () => void): void {
+    this.bytesOfThisTurn()
     this.pacedBytes += bytes
     this.owner.markTurn()
     this.quietTicks = 0
@@ -325,6 +334,7 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /** Writes the status and headers, once. */
   writeHead (status: 200 | 204): void {
+    this.bytesOfThisTurn()
     // Called once: the stream's start, its 204, or the store failing it.
     const head = this.head as OutgoingHttpHeaders
     this.head = undefined
@@ -439,14 +449,20 @@ export class LiveStream implements SseStream, BudgetedStream {
       /* c8 ignore next */
       if (this.reason !== undefined) return
     }
-    const stale = this.backlog.writableLength - this.bytesOfThisTurn()
+    // Bytes left unsent from earlier turns: the client is not reading.
+    this.bytesOfThisTurn()
+    const stale = this.carriedBytes
     this.finish(reason)
     // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
     if (reason === 'slow' || (reason === 'shutdown' && stale > 0)) {
       this.res.destroy()
       return
     }
-    this.res.end()
+    // At shutdown, in the same write as the end: when to come back, its own delay. A client
+    // that is not reading was cut above, so this never makes close() wait.
+    const last = reason === 'shutdown' ? this.owner.shutdownSpread.frame() : undefined
+    if (last === undefined) this.res.end()
+    else this.res.end(last)
     // The server is closing: its connection goes too, once the response is out (an HTTP/1.1
     // keep-alive socket idle only after close() began would otherwise hold the server open).
     // The hub closes HTTP/2 sessions, which other streams may share.
@@ -519,6 +535,7 @@ export class LiveStream implements SseStream, BudgetedStream {
     if (this.turn !== this.owner.turn) {
       this.turn = this.owner.turn
       this.turnBytes = 0
+      this.carriedBytes = this.backlog.writableLength
     }
     return this.turnBytes
   }

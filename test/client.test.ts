@@ -239,7 +239,8 @@ test('maxRetries: 0 gives up at the first refusal', async (t) => {
 })
 
 test('a server restart: EventSource retries by itself (one `reconnecting`), then sse-reset `unknown`', async (t) => {
-  const before = await listen(t, { events, retry: 10 })
+  // At close the stream's last retry: is 10 + up to 20 ms (shutdownSpread): EventSource keeps it for the refused reconnects.
+  const before = await listen(t, { events, retry: 10, shutdownSpread: 20 })
   const recorder = new Recorder()
   let failures = 0
   const CountingEventSource = class extends EventSource {

@@ -10,6 +10,10 @@ test('valid options register, including zero history, zero retry and Fastify reg
   t.equal(await registrationError({ history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1, historyMaxAge: 0, historyMaxBytes: 0 }), undefined)
   t.equal(await registrationError({ events: { a: Type.Object({}) }, logLevel: 'warn', logSerializers: {} }), undefined)
   t.equal(await registrationError({ store: new MemoryStore() }), undefined)
+  t.equal(await registrationError({ shutdownSpread: 0 }), undefined)
+  // The longest delay sent, retry + shutdownSpread - 1, is the longest a browser timer takes.
+  t.equal(await registrationError({ retry: 2 ** 31 - 2, shutdownSpread: 2 }), undefined)
+  t.equal(await registrationError({ retry: 2 ** 31 - 1 }), undefined, 'the default spread fits in what retry leaves')
 })
 
 test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OPTION naming the option', async (t) => {
@@ -23,6 +27,12 @@ test('wrong types, ranges and unknown keys fail register with FST_SSE_INVALID_OP
     [{ heartbeat: Number.NaN }, 'heartbeat'],
     [{ retry: -5 }, 'retry'],
     [{ retry: null }, 'retry'],
+    [{ shutdownSpread: -1 }, 'shutdownSpread'],
+    [{ shutdownSpread: 1.5 }, 'shutdownSpread'],
+    [{ shutdownSpread: '5s' }, 'shutdownSpread'],
+    [{ shutdownSpread: null }, 'shutdownSpread'],
+    [{ shutdownSpread: 2 ** 31 + 1 }, 'shutdownSpread'],
+    [{ retry: 2 ** 31 - 2, shutdownSpread: 3 }, 'shutdownSpread'],
     [{ history: null }, 'history'],
     [{ heartbeat: null }, 'heartbeat'],
     [{ maxBufferedBytes: null }, 'maxBufferedBytes'],

@@ -67,6 +67,8 @@ test('registration options are typed', () => {
   expect(app.register).type.not.toBeCallableWith(fastifySse, { hearbeat: 1000 })
   expect(app.register).type.not.toBeCallableWith(fastifySse, { history: '10' })
   expect(app.register).type.toBeCallableWith(fastifySse, { history: 0, retry: 0, heartbeat: 0, maxBufferedBytes: 1024 })
+  expect(app.register).type.toBeCallableWith(fastifySse, { shutdownSpread: 0 })
+  expect(app.register).type.not.toBeCallableWith(fastifySse, { shutdownSpread: '5s' })
 })
 
 test('text: only for events whose data may be a string, and only such strings', () => {
