@@ -75,12 +75,16 @@ for (const store of stores) {
       const topic = `t${pick(TOPICS)}`
       const last = random() < 0.01
       const data = 'x'.repeat(pick(120))
+      const startedAt = now()
       try {
         const { id } = await app.sse.publish({ event: 'e', data, topic, last })
         const finished = finishedAt.get(topic)
-        if (finished !== undefined && now() - finished <= MAX_AGE) t.fail(`${topic} took an event ${now() - finished} ms after its final one`)
+        // The mark lasts historyMaxAge from the final event's append, which Redis made at some
+        // point of its publish call (its start counts; 2 ms for Redis's own clock rounding).
+        const since = finished === undefined ? Infinity : now() - finished
+        if (store.name === 'memory' ? since <= MAX_AGE : since < MAX_AGE - 2) t.fail(`${topic} took an event ${since} ms after its final one`)
         published.push({ seq: seqOf(id), id, topic, at: now() })
-        if (last) finishedAt.set(topic, now())
+        if (last) finishedAt.set(topic, startedAt)
         else finishedAt.delete(topic)
       } catch (err) {
         t.equal((err as { code?: string }).code, 'FST_SSE_TOPIC_FINISHED')
