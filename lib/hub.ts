@@ -37,8 +37,8 @@ export class Hub implements OpenerHost {
    * the history a store retains never holds its encoded copy too.
    */
   private readonly frames = new Map<SseStoredEvent, Buffer>()
-  /** Streams holding frames of sendAll()'s not yet written: an event on their topics waits for them. */
-  private readonly withSourceFrames = new Set<LiveStream>()
+  /** By topic, the streams holding frames of sendAll()'s not yet written: an event on it waits for them. */
+  private readonly withSourceFrames = new Map<string, Set<LiveStream>>()
   /** Events delivered in this turn of the event loop, by topic, written together at its end. */
   private batch = new Map<string, TopicBatch>()
   /** Set while a batch is written: callbacks that must wait for the end of it. */
@@ -229,16 +229,26 @@ export class Hub implements OpenerHost {
   }
 
   holdsSourceFrames (stream: LiveStream, holds: boolean): void {
-    // A private stream receives no event: nothing to keep in order with.
-    if (stream.topics.length === 0) return
-    if (holds) this.withSourceFrames.add(stream)
-    else this.withSourceFrames.delete(stream)
+    // A private stream has no topic: it receives no event to keep in order with.
+    for (const topic of stream.topics) {
+      const holders = this.withSourceFrames.get(topic)
+      if (!holds) {
+        // It was added to every one of its topics.
+        (holders as Set<LiveStream>).delete(stream)
+        if (holders?.size === 0) this.withSourceFrames.delete(topic)
+      } else if (holders === undefined) {
+        this.withSourceFrames.set(topic, new Set([stream]))
+      } else {
+        holders.add(stream)
+      }
+    }
   }
 
   private deliver (event: SseStoredEvent): void {
     this.deliveredSeq = event.seq
     // Frames a source gave before this event was published go before it.
-    for (const stream of this.withSourceFrames) if (stream.topics.includes(event.topic)) stream.flushSource()
+    const holders = this.withSourceFrames.get(event.topic)
+    if (holders !== undefined) for (const stream of holders) stream.flushSource()
     const streams = this.byTopic.get(event.topic)
     if (streams === undefined) return
     // A nextTick queued from a microtask runs once every pending microtask has: so a loop of
