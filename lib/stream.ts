@@ -228,7 +228,7 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /** A write that never counts against the client as slow until the socket took it. */
   private writePaced (chunk: string | Buffer, bytes: number, taken?: () => void): void {
-    this.bytesOfThisTurn()
+    this.enterTurn()
     this.pacedBytes += bytes
     this.owner.markTurn()
     this.quietTicks = 0
@@ -334,7 +334,7 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /** Writes the status and headers, once. */
   writeHead (status: 200 | 204): void {
-    this.bytesOfThisTurn()
+    this.enterTurn()
     // Called once: the stream's start, its 204, or the store failing it.
     const head = this.head as OutgoingHttpHeaders
     this.head = undefined
@@ -450,7 +450,7 @@ export class LiveStream implements SseStream, BudgetedStream {
       if (this.reason !== undefined) return
     }
     // Bytes left unsent from earlier turns: the client is not reading.
-    this.bytesOfThisTurn()
+    this.enterTurn()
     const stale = this.carriedBytes
     this.finish(reason)
     // A client that is not reading is cut off rather than waited for: shutdown never hangs on it.
@@ -532,12 +532,16 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /** Bytes written (or queued) in the owner's current turn of the event loop. */
   private bytesOfThisTurn (): number {
-    if (this.turn !== this.owner.turn) {
-      this.turn = this.owner.turn
-      this.turnBytes = 0
-      this.carriedBytes = this.backlog.writableLength
-    }
+    this.enterTurn()
     return this.turnBytes
+  }
+
+  /** At this stream's first write of a turn: nothing written in it yet, and what earlier turns left unsent. */
+  private enterTurn (): void {
+    if (this.turn === this.owner.turn) return
+    this.turn = this.owner.turn
+    this.turnBytes = 0
+    this.carriedBytes = this.backlog.writableLength
   }
 
   private assertOpen (action: string): void {
