@@ -8,17 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { listen } from './helpers/app'
 import { SseParser } from './helpers/sse-parser'
 import type { SseStream } from '../lib/index'
-
-/** Rejects with `what` when `promise` takes longer than `ms`. */
-async function within<T> (promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms) })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+import { within } from './helpers/within'
 
 /** A request on `session`: its status, or the stream error that refused it. */
 async function statusOf (session: ClientHttp2Session, path: string): Promise<number | string> {

@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fastifySse, { type SseStream } from '../lib/index'
 import { HandlerGate, listen } from './helpers/app'
 import { childEnv } from './helpers/child-env'
+import { within } from './helpers/within'
 
 const major = Number(process.versions.node.split('.')[0])
 
@@ -55,17 +56,6 @@ function node (args: string[]) {
     }
   }
   return { child, lines, until, exited, stderr: () => stderr }
-}
-
-/** `promise`, or a rejection naming `what` after `timeoutMs`. */
-async function within<T> (promise: Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs) })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 test(`Node ${major}: an HTTP/2 server's close() closes its open sessions from Node 24 on, not before`, { skip: untested }, async (t) => {

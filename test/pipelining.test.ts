@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { HandlerGate, listen } from './helpers/app'
 import type { SseCloseReason, SseStream } from '../lib/index'
+import { within } from './helpers/within'
 
 /** A connection that sends pipelined GETs and keeps every byte that comes back. */
 class PipelinedConnection {
@@ -48,14 +49,6 @@ class Opened {
   add (stream: SseStream): void {
     if (this.streams.push(stream) === this.count) this.done()
   }
-}
-
-function within<T> (promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 test('pipelined streams leave with their connection: none stays registered without a client', async (t) => {
