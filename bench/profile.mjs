@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { pinnedNode } from './common/pinned.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const CELLS = {
@@ -40,8 +41,8 @@ const dir = join(BENCH, 'results', 'profiles', `${contender}-${cellId}-${Date.no
 mkdirSync(dir, { recursive: true })
 
 function pinned (core, args) {
-  const quoted = args.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')
-  return spawn('bash', ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${core} ${JSON.stringify(process.execPath)} ${quoted}`], { cwd: BENCH, stdio: ['ignore', 'pipe', 'inherit'] })
+  const [cmd, cmdArgs] = pinnedNode(core, args)
+  return spawn(cmd, cmdArgs, { cwd: BENCH, stdio: ['ignore', 'pipe', 'inherit'] })
 }
 
 function firstLine (child) {

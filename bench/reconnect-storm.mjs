@@ -4,22 +4,20 @@
 // first connect until every client has what it came for: its replay, or the id-only first
 // frame. The server runs in a child pinned to core 0, the clients in one pinned to core 1.
 //   node bench/reconnect-storm.mjs [--clients=10000] [--reps=3] [--missed=10]
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { pinnedNode } from './common/pinned.mjs'
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')))
 const SCRIPT = fileURLToPath(import.meta.url)
 const HISTORY = 1000
-const FDS = 65536
 const DEADLINE_MS = 120_000
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 
 /** Runs this script as `role`, pinned to `core` with a raised open-files limit; resolves its first stdout line. */
 function child (role, core, extra) {
-  const quoted = [SCRIPT, `--role=${role}`, ...extra].map((a) => `'${a}'`).join(' ')
-  const pin = hasTaskset ? `taskset -c ${core} ` : ''
-  const proc = spawn('bash', ['-c', `ulimit -n ${FDS} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${pin}${JSON.stringify(process.execPath)} ${quoted}`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [cmd, cmdArgs] = pinnedNode(core, [SCRIPT, `--role=${role}`, ...extra])
+  const proc = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
   const line = new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${role}: no answer`)) }, DEADLINE_MS)

@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeReport } from './report.mjs'
 import { gitCommit } from './common/git-commit.mjs'
+import { hasTaskset, pinnedNode } from './common/pinned.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const ROOT = dirname(BENCH)
@@ -63,7 +64,6 @@ const USER_TOPICS = ['single', 'multi']
 
 const SERVER_CORE = '0'
 const LOAD_CORE = '1'
-const FDS = 65536
 const LOAD_DEADLINE_MS = 240_000
 
 function parseArgs (argv) {
@@ -87,16 +87,9 @@ function parseArgs (argv) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** The command line that runs `node args` pinned to `core` with a raised open-files limit. */
-function pinned (core, nodeArgs) {
-  const quoted = nodeArgs.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')
-  const pin = hasTaskset ? `taskset -c ${core} ` : ''
-  return ['bash', ['-c', `ulimit -n ${FDS} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${pin}${JSON.stringify(process.execPath)} ${quoted}`]]
-}
-
 /** Spawns a process and resolves with its first stdout line parsed as JSON (or rejects). */
 function spawnJson (core, nodeArgs, { env, timeoutMs, keep }) {
-  const [cmd, args] = pinned(core, nodeArgs)
+  const [cmd, args] = pinnedNode(core, nodeArgs)
   const child = spawn(cmd, args, { cwd: BENCH, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -261,8 +254,6 @@ function fmt (n, digits = 0) {
   return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a'
 }
 
-let hasTaskset = false
-
 async function main () {
   const args = parseArgs(process.argv.slice(2))
   if (args.help) {
@@ -271,7 +262,6 @@ async function main () {
     console.log(text.slice(0, text.indexOf('\nimport ')).replace(/^\/\/ ?/gm, ''))
     return
   }
-  hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
   if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first')
   const notes = []
   if (!hasTaskset) notes.push('taskset is missing (apt-get install util-linux): processes were not pinned to cores')

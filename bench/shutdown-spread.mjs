@@ -5,14 +5,14 @@
 // received (3000 ms until then), and when its stream ends it waits that long and reconnects,
 // here to B.
 //   node bench/shutdown-spread.mjs [--clients=5000] [--reps=3]
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { hasTaskset, pinnedNode } from './common/pinned.mjs'
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')))
 const SCRIPT = fileURLToPath(import.meta.url)
-const FDS = 65536
 /** How long any one step may take before the run is abandoned. */
 const STEP_MS = 60_000
 const BUCKET_MS = 100
@@ -20,14 +20,12 @@ const BUCKET_MS = 100
 const WINDOW_MS = 5000
 /** EventSource's reconnection time before any `retry:` (Chrome, Safari, undici). */
 const DEFAULT_RETRY_MS = 3000
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 const now = () => performance.timeOrigin + performance.now()
 
 /** Runs this script as `role`, pinned to `core` with a raised open-files limit; `next()` resolves its next stdout line. */
 function child (role, core, extra) {
-  const quoted = [SCRIPT, `--role=${role}`, ...extra].map((a) => `'${a}'`).join(' ')
-  const pin = hasTaskset ? `taskset -c ${core} ` : ''
-  const proc = spawn('bash', ['-c', `ulimit -n ${FDS} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${pin}${JSON.stringify(process.execPath)} ${quoted}`], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const [cmd, cmdArgs] = pinnedNode(core, [SCRIPT, `--role=${role}`, ...extra])
+  const proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = []
   const waiting = []
   let exited
