@@ -86,9 +86,7 @@ function openClient (index) {
     },
     tick (seq, stamp) {
       if (seq !== client.next) {
-        return fail(client, seq < client.next
-          ? `event ${seq} repeated or out of order (after ${client.next - 1})`
-          : `event ${client.next} missing (got ${seq})`)
+        return fail(client, outOfSequence('event', seq, client.next))
       }
       client.next++
       if (seq >= measureFrom) {
@@ -327,9 +325,7 @@ async function answerRound (count, measure) {
       },
       tick (seq, stamp) {
         if (seq !== client.next) {
-          return fail(client, seq < client.next
-            ? `token ${seq} repeated or out of order (after ${client.next - 1})`
-            : `token ${client.next} missing (got ${seq})`)
+          return fail(client, outOfSequence('token', seq, client.next))
         }
         client.next++
         if (measure) {
@@ -511,4 +507,11 @@ try {
   }
 } catch (err) {
   finish({ ok: false, mode, clients: C, events: N, size: S, error: failure ?? err.message })
+}
+
+/** Why `seq` is not the `expected` one: a repeat (or one out of order), or a gap. */
+function outOfSequence (what, seq, expected) {
+  return seq < expected
+    ? `${what} ${seq} repeated or out of order (after ${expected - 1})`
+    : `${what} ${expected} missing (got ${seq})`
 }
