@@ -43,7 +43,7 @@ export interface RedisStoreSettings {
 }
 
 const KNOWN_KEYS = new Set(['url', 'client', 'keyPrefix', 'timeout', 'logLength'])
-const CLIENT_METHODS = ['duplicate', 'evalsha', 'eval', 'xread'] as const
+const CLIENT_METHODS = ['duplicate', 'evalsha', 'script', 'xread'] as const
 
 export function resolveRedisOptions (options: unknown): RedisStoreSettings {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
