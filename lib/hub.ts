@@ -10,7 +10,7 @@ import { MAX_HISTORY, type SseResolvedOptions } from './options'
 import { encodeComment, encodeEvent } from './protocol/encode'
 import { checkField, EventChecker } from './schemas'
 import { ShutdownSpread } from './shutdown-spread'
-import type { SseStore, SseStoredEvent } from './store/types'
+import type { SseResetReason, SseStore, SseStoredEvent } from './store/types'
 import type { LiveStream } from './stream'
 import type { SseCloseReason, SsePublishMessage, SseStats, SseStreamOptions } from './types'
 
@@ -79,13 +79,7 @@ export class Hub implements OpenerHost {
       hasStreams: (topic) => this.byTopic.has(topic),
       deliver: (event) => this.deliver(event),
       disconnect: (topic) => this.endTopic(topic),
-      // Events that will never arrive here: every stream reconnects, then replays or resets.
-      lost: () => {
-        // A new history numbers from 1 again: no position of the old one covers anything now.
-        this.deliveredSeq = 0
-        // Private streams never relied on the store.
-        for (const stream of this.streams) if (stream.topics.length > 0) stream.end('server')
-      }
+      reset: (reason, id) => this.reset(reason, id)
     })
     // Two ticks per period, and a comment to each stream quiet for two ticks: none stays silent
     // longer than `heartbeat`, and an idle one gets one comment per period.
@@ -213,6 +207,18 @@ export class Hub implements OpenerHost {
     return kept
   }
 
+  /**
+   * Events that will never arrive here: each stream on a topic is told in band (`sse-reset`,
+   * after the events delivered before) and stays open, so clients do not all reconnect at once.
+   */
+  private reset (reason: SseResetReason, id: string): void {
+    this.flush()
+    // A new history numbers from 1 again: no position of the old one covers anything now.
+    if (reason === 'unknown') this.deliveredSeq = 0
+    // Private streams never relied on the store.
+    for (const stream of this.streams) if (stream.topics.length > 0) stream.reset(reason, id)
+  }
+
   /** disconnect(topic), as the store delivers it: after the events delivered before it. */
   private endTopic (topic: string): void {
     this.flush()
@@ -304,6 +310,7 @@ export class Hub implements OpenerHost {
         if (stream.direct) {
           joined ??= events.length === 1 ? this.frameOf(events[0]) : Buffer.concat(events.map((e) => this.frameOf(e)))
           stream.write(joined)
+          stream.sentId = events[events.length - 1].id
           // Nothing follows a topic's final event: it is the last of the list, if there.
           if (events[events.length - 1].last === true) stream.finishTopic()
         } else {

@@ -61,7 +61,7 @@ export { formatEventId, newEpoch, parseEventId } from './protocol/event-id'
 export { planBackfill, planReplay } from './store/plan-replay'
 export { MAX_STREAM_TOPICS } from './opener'
 export type { SseEventSchemas } from './schemas'
-export type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoreStats, SseStoredEvent, SseTopicHistory } from './store/types'
+export type { SseReplay, SseReplayFrom, SseResetReason, SseStore, SseStoreContext, SseStoreStats, SseStoredEvent, SseTopicHistory } from './store/types'
 export type * from './types'
 
 // CommonJS callers get the plugin itself (`require('fastify-sse-hub')`), like every Fastify

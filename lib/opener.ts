@@ -124,9 +124,11 @@ export class StreamOpener {
       frames.push(Buffer.from(encodeEvent(plan.reset.id, RESET_EVENT, data)))
     }
     let after = plan.after
+    let sentId = plan.reset?.id ?? primeId ?? stream.lastEventId
     for (const event of plan.events) {
       frames.push(this.host.frameOf(event))
       after = event.seq
+      sentId = event.id
     }
     const finished = plan.finished?.length ?? 0
     const done = stream.topics.length > 0 && finished === stream.topics.length
@@ -143,6 +145,7 @@ export class StreamOpener {
       this.openWithRetry(stream)
     }
     stream.topicsFinished(finished)
+    stream.sentId = sentId
     stream.finishReplay(frames, after)
     if (done) process.nextTick(() => stream.end('server'))
   }

@@ -4,12 +4,13 @@ import type { Http2ServerResponse } from 'node:http2'
 import type { EventEmitter } from 'node:events'
 import { FST_SSE_INVALID_FIELD, FST_SSE_STREAM_CLOSED } from './errors'
 import { takenByNode, type BudgetedStream, type SessionBudget } from './http2-session-budget'
-import { encodeComment, encodeEvent, hasLineBreakOrNul } from './protocol/encode'
+import { encodeComment, encodeEvent, hasLineBreakOrNul, RESET_EVENT } from './protocol/encode'
+import { parseEventId } from './protocol/event-id'
 import { checkMessage, checkMessageShape } from './message'
 import type { EventChecker } from './schemas'
 import { sendAll } from './send-all'
 import type { ShutdownSpread } from './shutdown-spread'
-import type { SseStoredEvent } from './store/types'
+import type { SseResetReason, SseStoredEvent } from './store/types'
 import type { SseCloseReason, SseMessage, SseSendAllOptions, SseSource, SseStream } from './types'
 
 export type SseResponse = ServerResponse | Http2ServerResponse
@@ -53,11 +54,15 @@ const SEND_KEYS = ['event', 'data', 'text']
 interface QueuedWrite {
   event: SseStoredEvent | undefined
   frame: Buffer | string
+  /** An `sse-reset` from the store, written in its place in the order. */
+  reset?: { reason: SseResetReason, id: string }
 }
 
 export class LiveStream implements SseStream, BudgetedStream {
   readonly topics: readonly string[]
   readonly lastEventId: string | undefined
+  /** The id of the last event of its topics written to it (or the client's, before any). */
+  sentId: string | undefined
   /** Heartbeat ticks (two per `heartbeat`) since anything was written. */
   quietTicks = 0
   /** Live events with `seq` up to this were already sent (by a replay); 0 when none are pending. */
@@ -118,6 +123,7 @@ export class LiveStream implements SseStream, BudgetedStream {
     this.topics = topics
     this.unfinished = topics.length
     this.lastEventId = lastEventId
+    this.sentId = lastEventId
     // HTTP/2 buffers in the stream, HTTP/1 in the response and its socket.
     this.backlog = 'stream' in res ? res.stream : res
     // A client can leave while an async handler is still working: then 'close' has fired already.
@@ -400,7 +406,27 @@ export class LiveStream implements SseStream, BudgetedStream {
     if (event.seq <= this.skipUpTo) return
     this.skipUpTo = 0
     this.write(frame)
+    this.sentId = event.id
     if (event.last === true) this.finishTopic()
+  }
+
+  /**
+   * The store cannot deliver some events: `sse-reset` in band, with the id a reconnect resumes
+   * from exactly, then the live events go on. Behind a replay in progress it waits its turn.
+   */
+  reset (reason: SseResetReason, id: string): void {
+    if (this.queue !== null) {
+      if (!this.tooFarBehind()) this.queue.push({ event: undefined, frame: '', reset: { reason, id } })
+      return
+    }
+    // Already past that point: its replay came from Redis after the loss.
+    const dash = id.lastIndexOf('-')
+    const sent = this.sentId === undefined ? undefined : parseEventId(this.sentId, id.slice(0, dash), Number.MAX_SAFE_INTEGER)
+    if (sent !== undefined && sent >= Number(id.slice(dash + 1))) return
+    // A new history numbers from 1 again: a position in the old one skips nothing of it.
+    if (reason === 'unknown') this.skipUpTo = 0
+    this.write(encodeEvent(id, RESET_EVENT, JSON.stringify({ lastEventId: this.sentId, reason })))
+    this.sentId = id
   }
 
   /** The final event of one of its topics was written: with none left, the stream ends. */
@@ -420,7 +446,8 @@ export class LiveStream implements SseStream, BudgetedStream {
       this.writePaced(replayed, replayed.length)
     }
     for (const item of waiting) {
-      if (item.event === undefined) this.write(item.frame)
+      if (item.reset !== undefined) this.reset(item.reset.reason, item.reset.id)
+      else if (item.event === undefined) this.write(item.frame)
       else this.deliver(item.event, item.frame)
     }
     // Live events still to come are all newer than what this instance delivered so far: when
@@ -441,7 +468,7 @@ export class LiveStream implements SseStream, BudgetedStream {
     // Ended before it started: still an event stream (a bare 200 would make EventSource give up
     // for good), with what its handler sent; the live events it held are not its to send.
     if (this.head !== undefined && reason !== 'slow') {
-      const own = (this.queue as QueuedWrite[]).filter((item) => item.event === undefined)
+      const own = (this.queue as QueuedWrite[]).filter((item) => item.event === undefined && item.reset === undefined)
       this.queue = null
       this.owner.openWithoutStart(this)
       for (const item of own) this.write(item.frame)

@@ -143,6 +143,35 @@ test('Redis restarted empty: a new history whose ids never repeat; old ids are u
   t.same(resumed.events.slice(1).map((e) => e.lastEventId), fresh)
 })
 
+test('Redis restarted empty: open streams stay open, get sse-reset in band with an id to resume from, then the new events', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const keyPrefix = testPrefix(t, server.url)
+  const a = await instance(t, server.url, keyPrefix)
+  const b = await instance(t, server.url, keyPrefix)
+  const onA = await primed(t, a.port)
+  const onB = await primed(t, b.port)
+  const old = (await a.app.sse.publish({ event: 'n', data: 1 })).id
+  await onA.eventCount(1)
+  await onB.eventCount(1)
+
+  await server.kill()
+  await server.run()
+  const fresh = [(await eventually(() => b.app.sse.publish({ event: 'n', data: 2 }), 'b to reconnect')).id]
+  fresh.push((await eventually(() => a.app.sse.publish({ event: 'n', data: 3 }), 'a to reconnect')).id)
+  const epoch = fresh[0].split('-')[0]
+  for (const [name, client] of [['a', onA], ['b', onB]] as const) {
+    await client.eventCount(4)
+    t.notOk(client.ended, `${name}: the stream stayed open`)
+    t.same(client.events.map((e) => [e.type, e.lastEventId]), [['n', old], ['sse-reset', `${epoch}-0`], ['n', fresh[0]], ['n', fresh[1]]],
+      `${name}: the reset comes before every event of the new history, each once`)
+    t.same(JSON.parse(client.events[1].data), { lastEventId: old, reason: 'unknown' })
+  }
+  // The reset's id resumes exactly: a reconnect from it gets the new history from its start.
+  const resumed = await primed(t, b.port, { 'Last-Event-ID': `${epoch}-0` })
+  await resumed.eventCount(2)
+  t.same(resumed.events.map((e) => e.lastEventId), fresh)
+})
+
 test('regression: the instance that started a history starts a different one after Redis lost it', { skip }, async (t) => {
   // It once offered the same epoch again (unless it had published meanwhile), so after Redis
   // restarted empty it went on with the old epoch from seq 1: ids repeated.
@@ -174,7 +203,7 @@ test('a reader that learns of a new history reports the loss, then delivers the 
   t.not(after.id.split('-')[0], before.id.split('-')[0])
   t.equal(after.seq, 1)
   await recorder.until(() => recorder.events.length === 2, 'the new history')
-  t.equal(recorder.lost, 1, 'the loss is reported once')
+  t.same(recorder.resets, [`unknown ${after.id.split('-')[0]}-0 after 1`], 'the loss is reported once, before the new history, which resumes from its start')
   t.same(recorder.events.map((e) => e.id), [before.id, after.id])
   await noLost.until(() => noLost.events.length === 2, 'a context without `lost` to carry on')
   t.same(noLost.events.map((e) => e.id), [before.id, after.id])
@@ -211,7 +240,7 @@ test('a new history whose entries sort before the old position (Redis emptied, i
   }
 })
 
-test('a reader that finds a new history already trimmed past its start reports the loss once', { skip }, async (t) => {
+test('a reader that finds a new history already trimmed past its start reports it unknown, then the trimmed part expired', { skip }, async (t) => {
   const server = await RedisServer.start(t)
   const proxy = await TcpProxy.start(t, server.port)
   const keyPrefix = testPrefix(t, server.url)
@@ -227,7 +256,11 @@ test('a reader that finds a new history already trimmed past its start reports t
   proxy.restore()
   await recorder.until(() => recorder.events.at(-1)?.id === last, 'the last event')
   await new Promise((resolve) => setTimeout(resolve, 2 * TIMEOUT))
-  t.equal(recorder.lost, 1, 'one history lost, reported once')
+  const epoch = last.slice(0, last.lastIndexOf('-'))
+  const first = recorder.events[1]
+  t.ok(first.seq > 1, 'the new history\'s first entries were trimmed')
+  t.same(recorder.resets, [`unknown ${epoch}-0 after 1`, `expired ${epoch}-${first.seq - 1} after 1`],
+    'the old history is gone; then the new one\'s trimmed entries: the second reset resumes right before the first entry delivered')
 })
 
 /** How many times `newestId()` refused, sampled every 5 ms for `ms`: new streams refused meanwhile. */
@@ -292,8 +325,9 @@ test('an instance further behind than the shared log keeps reports the loss, the
   for (let n = 2; n <= 30; n++) ids.push((await writer.append('x', 'n', String(n))).id)
   proxy.restore()
   await recorder.until(() => recorder.events.at(-1)?.id === ids.at(-1), 'the last event')
-  t.equal(recorder.lost, 1, 'the trimmed events are reported lost')
   const delivered = recorder.events.slice(1).map((e) => e.id)
+  const resumeAt = recorder.events[1].seq - 1
+  t.same(recorder.resets, [`expired ${ids[0].split('-')[0]}-${resumeAt} after 1`], 'the trimmed events are reported expired, right before the first one delivered')
   t.ok(delivered.length < ids.length, 'the log no longer held them all')
   t.same(delivered, ids.slice(-delivered.length), 'what it still held arrives in order, once')
 })

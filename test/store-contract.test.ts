@@ -67,9 +67,9 @@ class ControlledStore implements SseStore {
     return open
   }
 
-  /** What a store does when events will never reach this instance. */
-  loseEvents (): void {
-    this.context.lost?.()
+  /** What a shared store does when events will never reach this instance. */
+  reset (reason: 'unknown' | 'expired', id: string): void {
+    this.context.reset?.(reason, id)
   }
 
   release (): void {
@@ -255,24 +255,63 @@ test('a client that leaves during a slow replay is never written to', async (t) 
   t.equal(app.sse.stats().connections, 0)
 })
 
-test('a store that lost events ends every stream on a topic, so each reconnects and replays or resets; private streams go on', async (t) => {
+test('a store that lost events: every stream on a topic gets sse-reset in band and stays open; private streams get nothing', async (t) => {
   const store = new ControlledStore()
   const { app, port } = await listen(t, { store }, (app) => {
     app.get('/events', (_request, reply) => reply.sse())
+    app.get('/two', (_request, reply) => reply.sse({ topics: ['broadcast', 'other'] }))
     app.get('/private', (_request, reply) => { reply.sse({ topics: [] }).send({ event: 'hello', data: 1 }) })
   })
   const a = client(t, port)
-  const b = client(t, port)
+  const two = new RawSseClient(port, '/two')
   const own = new RawSseClient(port, '/private')
-  t.teardown(() => own.close())
+  t.teardown(() => { two.close(); own.close() })
   await a.until(() => a.items.length > 0, 'a open')
-  await b.until(() => b.items.length > 0, 'b open')
+  await two.until(() => two.items.length > 0, 'two open')
   await own.eventCount(1)
-  store.loseEvents()
-  await a.until(() => a.ended, 'a ended')
-  await b.until(() => b.ended, 'b ended')
-  t.equal(own.ended, false, 'a private stream never relied on the store')
-  t.equal(app.sse.stats().connections, 1)
+  const first = await app.sse.publish({ event: 'e', data: 1 })
+  await a.eventCount(1)
+  await two.eventCount(1)
+  const { id: second } = await app.sse.publish({ event: 'e', data: 2, topic: 'other' })
+
+  // As the Redis store reports an instance that fell behind: the events up to `gap` are gone.
+  const gap = formatEventId(second.slice(0, second.lastIndexOf('-')), Number(second.slice(second.lastIndexOf('-') + 1)) + 5)
+  store.reset('expired', gap)
+  const third = await app.sse.publish({ event: 'e', data: 3 })
+  await a.eventCount(3)
+  await two.eventCount(4)
+  t.same(a.events.map((e) => [e.type, e.lastEventId, e.data]), [
+    ['e', first.id, '1'],
+    ['sse-reset', gap, JSON.stringify({ lastEventId: first.id, reason: 'expired' })],
+    ['e', third.id, '3']
+  ], 'the reset names the last id the stream was sent, carries the resume id, and the live events go on')
+  t.same(two.events.map((e) => [e.type, e.lastEventId]), [['e', first.id], ['e', second], ['sse-reset', gap], ['e', third.id]])
+  t.same(JSON.parse(two.events[2].data), { lastEventId: second, reason: 'expired' })
+  t.notOk(a.ended || two.ended || own.ended, 'no stream ended')
+  t.equal(own.events.length, 1, 'a private stream never relied on the store')
+  t.equal(app.sse.stats().connections, 3)
+})
+
+test('a reset while a replay is pending waits behind it; a stream whose replay is already past the reset point gets none', async (t) => {
+  const store = new ControlledStore()
+  const { app, port } = await listen(t, { store }, (app) => {
+    app.get('/events', (_request, reply) => reply.sse())
+  })
+  const one = await app.sse.publish({ event: 'e', data: 1 })
+  const two = await app.sse.publish({ event: 'e', data: 2 })
+  const open = store.holdReplays()
+  const c = client(t, port, { 'Last-Event-ID': one.id })
+  await store.replayAsked
+  store.reset('expired', one.id)
+  store.reset('expired', two.id.replace(/-\d+$/, '-9'))
+  open()
+  await c.eventCount(2)
+  const three = await app.sse.publish({ event: 'e', data: 3 })
+  await c.eventCount(3)
+  t.same(c.events.map((e) => [e.type, e.lastEventId]), [['e', two.id], ['sse-reset', two.id.replace(/-\d+$/, '-9')], ['e', three.id]],
+    'the replay, the one reset it is not past, then live')
+  t.same(JSON.parse(c.events[1].data), { lastEventId: two.id, reason: 'expired' })
+  t.notOk(c.ended)
 })
 
 test('a stream that ends before it started is still an event stream, with its handler\'s sends and none of the live events it held', async (t) => {

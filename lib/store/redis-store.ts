@@ -48,8 +48,6 @@ export class RedisStore implements SseStore {
   private seq = 0
   /** The highest seq seen in `epoch`: a history that falls below it went back in time. */
   private floor = 0
-  /** True from a reported loss (a new history) to the first entry read after it. */
-  private lossReported = false
   /** The epoch a new history would get; replaced once used, so each one is new. */
   private candidate = newEpoch()
   /** True while the reader is connected and in step: new streams can be served. */
@@ -201,7 +199,7 @@ export class RedisStore implements SseStore {
     const plan = 'lastEventId' in from
       ? planReplay(epoch, parseEventId(from.lastEventId, epoch, newest), histories)
       // A history other than the one followed here (Redis lost it meanwhile): this instance's
-      // position means nothing in it, and the hub ends every stream when it learns of it.
+      // position means nothing in it (the hub resets the streams that did not start in it).
       /* c8 ignore next */
       : planBackfill(from.backfill, epoch === this.epoch ? position : 0, histories)
     // Finished as of where the stream starts: a final event Redis holds but this instance has not
@@ -277,10 +275,9 @@ export class RedisStore implements SseStore {
     if (this.closing) return
     if (epoch !== this.epoch) {
       // Redis lost the history this instance followed (or it went back in time): read the new
-      // one from its start, and let the hub reset the streams that relied on the old one.
+      // one from its start, after telling the streams that relied on the old one.
       this.follow(epoch, ms, 0)
-      this.lossReported = true
-      ;(this.context as SseStoreContext).lost?.()
+      ;(this.context as SseStoreContext).reset?.('unknown', formatEventId(epoch, 0))
     }
     this.saw(epoch, seq)
     this.serving = true
@@ -298,8 +295,7 @@ export class RedisStore implements SseStore {
       }
       const seq = Number(id.slice(dash + 1))
       // The log was trimmed past this reader's position: the events in between are gone.
-      if (seq !== this.seq + 1 && !this.lossReported) context.lost?.()
-      this.lossReported = false
+      if (seq !== this.seq + 1) context.reset?.('expired', formatEventId(this.epoch, seq - 1))
       this.seq = seq
       if (seq > this.floor) this.floor = seq
       if (fields[0] === 'x') context.disconnect(fields[1])

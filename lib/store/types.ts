@@ -18,6 +18,9 @@ export interface SseStoredEvent {
 /** Where a stream starts: after the client's Last-Event-ID, or with the newest `backfill` retained events. */
 export type SseReplayFrom = { readonly lastEventId: string } | { readonly backfill: number }
 
+/** Why a client cannot resume exactly: the history it followed is gone, or events it missed are. */
+export type SseResetReason = 'unknown' | 'expired'
+
 /** What a reconnecting stream must be sent before live events. */
 export interface SseReplay {
   /** Every event of the stream's topics with `seq > after`, in publish order. */
@@ -25,7 +28,7 @@ export interface SseReplay {
   /** Live events with `seq <= after` are already covered (sent before, or part of `events`). */
   readonly after: number
   /** Present when the client cannot resume exactly where it left off. */
-  readonly reset?: { readonly reason: 'unknown' | 'expired', readonly id: string }
+  readonly reset?: { readonly reason: SseResetReason, readonly id: string }
   /** The stream's topics whose final event has `seq <= after`: nothing more comes on them. */
   readonly finished?: readonly string[]
 }
@@ -50,12 +53,13 @@ export interface SseStoreContext {
    */
   disconnect (topic: string): void
   /**
-   * Optional. A shared store calls this when some events will never be delivered here: this
-   * instance fell further behind than the store keeps, or the shared history was lost and a
-   * new one began. The hub then ends every open stream, so each client reconnects with its
-   * Last-Event-ID and is replayed exactly, or reset.
+   * Optional. A shared store calls this when some events will never be delivered here: the
+   * shared history was lost and a new one began (`unknown`), or this instance fell further
+   * behind than the store keeps (`expired`). `id` is where the events delivered next follow on:
+   * a client that resumes from it is replayed exactly. The hub sends each open stream
+   * `sse-reset` with that id, in order with the events, and the stream goes on with them.
    */
-  lost? (): void
+  reset? (reason: SseResetReason, id: string): void
 }
 
 export interface SseStore {

@@ -1,10 +1,11 @@
 // A store context for tests that open a store themselves, without the hub: it records what the
-// store delivers and how often it reports a loss.
-import type { SseStoreContext, SseStoredEvent } from '../../lib/store/types'
+// store delivers and the resets it reports.
+import type { SseResetReason, SseStoreContext, SseStoredEvent } from '../../lib/store/types'
 
 export class RecordingContext {
   readonly events: SseStoredEvent[] = []
-  lost = 0
+  /** Every reset the store reported: `<reason> <id> after <n>`, n the events delivered before it. */
+  readonly resets: string[] = []
   readonly disconnects: string[] = []
   private waiters: Array<() => void> = []
 
@@ -15,9 +16,14 @@ export class RecordingContext {
     this.wake()
   }
 
-  // Declared as a property so that `lost` stays optional in the store's eyes, as for the hub.
-  readonly onLost = (): void => {
-    this.lost++
+  /** How many times the store reported events that will never be delivered. */
+  get lost (): number {
+    return this.resets.length
+  }
+
+  // Declared as a property so that `reset` stays optional in the store's eyes, as for the hub.
+  readonly onReset = (reason: SseResetReason, id: string): void => {
+    this.resets.push(`${reason} ${id} after ${this.events.length}`)
     this.wake()
   }
 
@@ -26,7 +32,7 @@ export class RecordingContext {
     const deadline = Date.now() + timeoutMs
     while (!check()) {
       const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; delivered ${JSON.stringify(this.events.map((e) => e.id))}, lost ${this.lost}`)
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; delivered ${JSON.stringify(this.events.map((e) => e.id))}, resets ${JSON.stringify(this.resets)}`)
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left)
         this.waiters.push(() => { clearTimeout(timer); resolve() })
@@ -34,8 +40,8 @@ export class RecordingContext {
     }
   }
 
-  /** The context a store is opened with; `withLost: false` is a hub that ignores losses. */
-  context (withLost = true): SseStoreContext {
+  /** The context a store is opened with; `withReset: false` is a hub that ignores resets. */
+  context (withReset = true): SseStoreContext {
     const context: SseStoreContext = {
       history: () => this.history,
       historyMaxAge: 3_600_000,
@@ -44,7 +50,7 @@ export class RecordingContext {
       deliver: (event) => this.deliver(event),
       disconnect: (topic) => this.disconnects.push(topic)
     }
-    return withLost ? { ...context, lost: this.onLost } : context
+    return withReset ? { ...context, reset: this.onReset } : context
   }
 
   private wake (): void {
