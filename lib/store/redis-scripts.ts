@@ -112,86 +112,119 @@ return { epoch, ms, seq }
 `)
 
 /**
- * KEYS: meta, log, checkpoints, the topic's list. ARGV[4..10]: topic, event, data, history, log
- * length, last ('1' or '0'), historyMaxAge. Numbers the event and adds it to the shared log every
- * instance reads and to the topic's list, which keeps at most `history` events none older than
- * historyMaxAge; its header records the newest seq pushed out, so a replay knows exactly which
- * resume points are gone, and the seq of a final event (the topic is then finished). The list
- * expires historyMaxAge after this event, so nothing stays per topic ever seen; a checkpoint
- * every historyMaxAge / 8 bounds what a forgotten topic may have held. Returns
- * { epoch, seq }, or { epoch, 0 } when the topic was already finished: nothing is written.
+ * Appends a batch: the publishes and disconnects of one turn, in one call. KEYS: meta, log,
+ * checkpoints, then the list of each topic the batch names. ARGV[4..6]: log length,
+ * historyMaxAge, the number of topics k; then per topic its name and `history`; then per entry
+ * four: the topic's number (1..k), event, data, and '1' (a topic's final event), '0' (an
+ * event) or 'x' (a disconnect of that topic).
+ *
+ * Each event is numbered and added to the shared log every instance reads and to its topic's
+ * list, which keeps at most `history` events none older than historyMaxAge; the list's header
+ * records the newest seq pushed out, so a replay knows exactly which resume points are gone,
+ * and the seq of a final event (the topic is then finished). The list expires historyMaxAge
+ * after its newest event, so nothing stays per topic ever seen; a checkpoint every
+ * historyMaxAge / 8 bounds what a forgotten topic may have held. A disconnect is an entry in
+ * the log alone, so every instance ends that topic's streams in order with the events.
+ * Returns { epoch, then per entry its seq, or 0 for an event to a finished topic (not written) }.
  */
 export const APPEND_SCRIPT = script(`
 local epoch, ms, newest = history()
-local keep = tonumber(ARGV[7])
-local maxAge = tonumber(ARGV[10])
+local maxAge = tonumber(ARGV[5])
+local k = tonumber(ARGV[6])
 -- Every read that can fail comes before the first write: a script that fails halfway keeps
--- its writes, and an event must be written everywhere or nowhere. (XLEN, ZCARD and LLEN fail
--- on a key of another type, as the writes to it would.)
+-- its writes, and a batch must be written whole or not at all. (XLEN, ZCARD and LLEN fail on
+-- a key of another type, as the writes to it would.)
 redis.call('XLEN', KEYS[2])
 redis.call('ZCARD', KEYS[3])
-local length, dropped, final, stale = topic(KEYS[4], ms)
-if final > 0 then return { epoch, 0 } end
 local now = clock()
--- Events pushed out: over the cap (with the new one), or older than maxAge.
-local remove = 0
-if length > 1 then
-  local events = length - 1
-  if events >= keep then remove = math.min(events, events - keep + 1) end
-  if maxAge > 0 then
-    while remove < events and field(KEYS[4], remove + 1, 2) < now - maxAge do remove = remove + 1 end
-  end
-  if remove > 0 then dropped = math.max(dropped, field(KEYS[4], remove, 1)) end
-elseif length == 0 then
-  dropped = forgotten(KEYS[3], ms, now, maxAge, newest)
+local topics = {}
+for i = 1, k do
+  local key = KEYS[3 + i]
+  local length, dropped, final, stale = topic(key, ms)
+  -- A topic without a list of this history: what it may have held before is bounded.
+  if length == 0 then dropped = forgotten(KEYS[3], ms, now, maxAge, newest) end
+  topics[i] = { key = key, name = ARGV[5 + 2 * i], keep = tonumber(ARGV[6 + 2 * i]), length = length,
+    dropped = dropped, final = final, stale = stale, added = {}, addedSeqs = {}, written = false }
 end
-local checkpoint = true
+local checkpoint = false
 if maxAge > 0 then
   local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
   checkpoint = #last == 0 or tonumber(last[2]) <= now - maxAge / ${CHECKPOINTS}
 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local id = ms .. '-' .. int(seq)
-if ARGV[9] == '1' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], id, 't', ARGV[4], 'e', ARGV[5], 'd', ARGV[6], 'l', '1')
-  final = seq
-else
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], id, 't', ARGV[4], 'e', ARGV[5], 'd', ARGV[6])
+
+local result = { epoch }
+local seq = newest
+local first = 0
+for at = 7 + 2 * k, #ARGV, 4 do
+  local t = topics[tonumber(ARGV[at])]
+  local kind = ARGV[at + 3]
+  if kind == 'x' then
+    seq = seq + 1
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ms .. '-' .. int(seq), 'x', t.name)
+    result[#result + 1] = seq
+  elseif t.final > 0 then
+    result[#result + 1] = 0
+  else
+    seq = seq + 1
+    if first == 0 then first = seq end
+    local id = ms .. '-' .. int(seq)
+    if kind == '1' then
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id, 't', t.name, 'e', ARGV[at + 1], 'd', ARGV[at + 2], 'l', '1')
+      t.final = seq
+    else
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id, 't', t.name, 'e', ARGV[at + 1], 'd', ARGV[at + 2])
+    end
+    t.written = true
+    if t.keep == 0 then
+      t.dropped = seq
+    else
+      t.added[#t.added + 1] = int(seq) .. ',' .. int(now) .. ',' .. kind .. ',' .. ARGV[at + 1] .. '\\n' .. ARGV[at + 2]
+      t.addedSeqs[#t.addedSeqs + 1] = seq
+    end
+    result[#result + 1] = seq
+  end
 end
-if keep == 0 then dropped = seq end
-local head = ms .. ',' .. int(dropped) .. ',' .. int(final)
-if length == 0 then
-  if stale then redis.call('DEL', KEYS[4]) end
-  redis.call('RPUSH', KEYS[4], head)
-elseif remove > 0 then
-  redis.call('LPOP', KEYS[4], remove + 1)
-  redis.call('LPUSH', KEYS[4], head)
-else
-  redis.call('LSET', KEYS[4], 0, head)
-end
-if keep > 0 then
-  redis.call('RPUSH', KEYS[4], int(seq) .. ',' .. int(now) .. ',' .. ARGV[9] .. ',' .. ARGV[5] .. '\\n' .. ARGV[6])
+if seq == newest then return result end
+redis.call('HSET', KEYS[1], 'seq', seq)
+
+for i = 1, k do
+  local t = topics[i]
+  if t.written then
+    -- Events pushed out: over the cap (with the new ones, the oldest first), or older than maxAge.
+    local events = math.max(t.length - 1, 0)
+    local removeOld, removeNew = 0, 0
+    local over = events + #t.added - t.keep
+    if over > 0 then
+      removeOld = math.min(events, over)
+      removeNew = over - removeOld
+    end
+    if maxAge > 0 then
+      while removeOld < events and field(t.key, removeOld + 1, 2) < now - maxAge do removeOld = removeOld + 1 end
+    end
+    if removeOld > 0 then t.dropped = math.max(t.dropped, field(t.key, removeOld, 1)) end
+    if removeNew > 0 then t.dropped = math.max(t.dropped, t.addedSeqs[removeNew]) end
+    local head = ms .. ',' .. int(t.dropped) .. ',' .. int(t.final)
+    if t.length == 0 then
+      if t.stale then redis.call('DEL', t.key) end
+      redis.call('RPUSH', t.key, head)
+    elseif removeOld > 0 then
+      redis.call('LPOP', t.key, removeOld + 1)
+      redis.call('LPUSH', t.key, head)
+    else
+      redis.call('LSET', t.key, 0, head)
+    end
+    -- In slices: unpack() of thousands of values would overflow Lua's stack.
+    for from = removeNew + 1, #t.added, 1000 do
+      redis.call('RPUSH', t.key, unpack(t.added, from, math.min(from + 999, #t.added)))
+    end
+    if maxAge > 0 then redis.call('PEXPIRE', t.key, maxAge) else redis.call('PERSIST', t.key) end
+  end
 end
 if maxAge > 0 then
-  redis.call('PEXPIRE', KEYS[4], maxAge)
-  if checkpoint then redis.call('ZADD', KEYS[3], now, seq) end
+  if checkpoint and first > 0 then redis.call('ZADD', KEYS[3], now, first) end
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', int(now - maxAge))
-else
-  redis.call('PERSIST', KEYS[4])
 end
-return { epoch, seq }
-`)
-
-/**
- * KEYS: meta, log. ARGV[4]: a topic. Adds an entry that asks every instance to end the streams
- * on that topic, in order with the events before it. Returns { epoch, seq }.
- */
-export const DISCONNECT_SCRIPT = script(`
-local epoch, ms = history()
-redis.call('XLEN', KEYS[2])
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], ms .. '-' .. int(seq), 'x', ARGV[4])
-return { epoch, seq }
+return result
 `)
 
 /**

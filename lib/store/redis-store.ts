@@ -11,12 +11,13 @@ import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
 import { planBackfill, planReplay } from './plan-replay'
 import { resolveRedisOptions, type RedisStoreSettings, type SseRedisStoreOptions } from './redis-options'
 import { ScriptRunner } from './redis-script-runner'
-import { APPEND_SCRIPT, BACKFILL_SCRIPT, DISCONNECT_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
+import { appendCall, batchesOf, type EntryKind, type QueuedEntry } from './redis-batch'
+import { APPEND_SCRIPT, BACKFILL_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
 import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
 
 /** Log entries read per XREAD: enough to catch up quickly, small enough to stay responsive. */
 const READ_BATCH = 1000
-const SCRIPTS = [HISTORY_SCRIPT, APPEND_SCRIPT, DISCONNECT_SCRIPT, REPLAY_SCRIPT, BACKFILL_SCRIPT]
+const SCRIPTS = [HISTORY_SCRIPT, APPEND_SCRIPT, REPLAY_SCRIPT, BACKFILL_SCRIPT]
 type StreamEntry = [id: string, fields: string[]]
 
 /** A store that lets every app instance sharing one Redis serve the same event history. */
@@ -53,6 +54,8 @@ export class RedisStore implements SseStore {
   /** True while the reader is connected and in step: new streams can be served. */
   private serving = false
   private lastError: unknown
+  /** Appends and disconnects of this turn, sent together once it ends. */
+  private queued: QueuedEntry[] = []
   /** Appends waiting for the reader to deliver their event here, in seq order. */
   private awaitingDelivery: Array<{ seq: number, done: () => void }> = []
 
@@ -133,19 +136,55 @@ export class RedisStore implements SseStore {
   }
 
   async append (topic: string, event: string, data: string, last?: boolean): Promise<SseStoredEvent> {
-    const { keys, settings, context } = this
-    // Not open: `run` refuses below, with the coded error.
-    const history = context?.history(topic) ?? 0
-    const [epoch, seq] = await this.run(APPEND_SCRIPT, [keys.log, keys.checkpoints, keys.history + topic],
-      [topic, event, data, history, settings.logLength, last === true ? '1' : '0', context?.historyMaxAge ?? 0], 'append the event to Redis') as [string, number]
+    // Asked now: an app function that answers wrong fails this publish alone.
+    const history = this.context?.history(topic) ?? 0
+    const { epoch, seq } = await this.enqueue(topic, event, data, last === true ? '1' : '0', history)
     if (seq === 0) throw new FST_SSE_TOPIC_FINISHED(topic)
-    await this.written(epoch, seq)
     return last === true ? { seq, id: formatEventId(epoch, seq), topic, event, data, last } : { seq, id: formatEventId(epoch, seq), topic, event, data }
   }
 
   async disconnect (topic: string): Promise<void> {
-    const [epoch, seq] = await this.run(DISCONNECT_SCRIPT, [this.keys.log], [topic, this.settings.logLength], 'pass the disconnect on through Redis') as [string, number]
-    await this.written(epoch, seq)
+    // In the same queue as the appends: it follows the events published before it.
+    await this.enqueue(topic, '', '', 'x', 0)
+  }
+
+  private enqueue (topic: string, event: string, data: string, kind: EntryKind, history: number): Promise<{ epoch: string, seq: number }> {
+    return new Promise((resolve, reject) => {
+      // A nextTick queued from a microtask runs once every pending microtask has: a loop of
+      // publishes, each awaited, still ends up in one batch when they were started together.
+      if (this.queued.length === 0) queueMicrotask(() => process.nextTick(() => this.sendQueued()))
+      this.queued.push({ topic, event, data, kind, history, resolve, reject })
+    })
+  }
+
+  private sendQueued (): void {
+    const queued = this.queued
+    this.queued = []
+    for (const batch of batchesOf(queued)) void this.sendBatch(batch)
+  }
+
+  private async sendBatch (batch: QueuedEntry[]): Promise<void> {
+    const { keys, settings, context } = this
+    const call = appendCall(batch, keys.history, settings.logLength, context?.historyMaxAge ?? 0)
+    let answer: Array<string | number>
+    try {
+      // Not open: `run` refuses, with the coded error.
+      answer = await this.run(APPEND_SCRIPT, [keys.log, keys.checkpoints, ...call.keys], call.args, batch.length === 1 ? 'append the event to Redis' : `append ${batch.length} events to Redis`) as Array<string | number>
+    } catch (err) {
+      // Redis refused the script before it wrote anything (a key of another type, say): each
+      // entry on its own, so that only the publishes it concerns fail.
+      if (batch.length > 1 && (err as { cause?: { name?: unknown } }).cause?.name === 'ReplyError') {
+        for (const entry of batch) void this.sendBatch([entry])
+      } else {
+        for (const entry of batch) entry.reject(err)
+      }
+      return
+    }
+    const epoch = answer[0] as string
+    let newest = 0
+    for (let i = 1; i < answer.length; i++) newest = Math.max(newest, answer[i] as number)
+    await this.written(epoch, newest)
+    for (let i = 0; i < batch.length; i++) batch[i].resolve({ epoch, seq: answer[i + 1] as number })
   }
 
   /**
