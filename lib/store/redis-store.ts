@@ -160,9 +160,10 @@ export class RedisStore implements SseStore {
   private sendQueued (): void {
     const queued = this.queued
     this.queued = []
-    for (const batch of batchesOf(queued)) void this.sendBatch(batch)
+    for (const batch of batchesOf(queued)) this.sendBatch(batch)
   }
 
+  /** Never rejects: each entry settles with the answer, or the error, of its call. */
   private async sendBatch (batch: QueuedEntry[]): Promise<void> {
     const { keys, settings, context } = this
     const call = appendCall(batch, keys.history, settings.logLength, context?.historyMaxAge ?? 0)
@@ -174,7 +175,7 @@ export class RedisStore implements SseStore {
       // Redis refused the script before it wrote anything (a key of another type, say): each
       // entry on its own, so that only the publishes it concerns fail.
       if (batch.length > 1 && (err as { cause?: { name?: unknown } }).cause?.name === 'ReplyError') {
-        for (const entry of batch) void this.sendBatch([entry])
+        for (const entry of batch) this.sendBatch([entry])
       } else {
         for (const entry of batch) entry.reject(err)
       }
