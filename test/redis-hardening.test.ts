@@ -181,3 +181,57 @@ test('a client passed in whose user may not run INFO still boots and publishes',
   await recorder.until(() => recorder.events.length === 1, 'the event')
   t.equal(recorder.events[0].id, id)
 })
+
+/** Keeps Redis busy for `ms` with one script, as a slow command (a huge replay, say) would. */
+function busy (admin: Redis, ms: number): Promise<unknown> {
+  return admin.eval(`local t = redis.call('TIME') local start = t[1] * 1000000 + t[2]
+    repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start >= ${ms * 1000}`, 0)
+}
+
+test('regression (issue 13.4): a slow command fails alone; the commands Redis ran after it are not failed with it', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const admin = await adminClient(t, server.url)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: TIMEOUT })
+  const blocked = busy(admin, 1.5 * TIMEOUT)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  // Five publishes in five turns: five commands queued behind the busy script.
+  const results: Array<Promise<unknown>> = []
+  for (let n = 0; n < 5; n++) {
+    results.push(store.append('x', 'n', String(n)))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const settled = await Promise.allSettled(results)
+  await blocked
+  t.same(settled.map((r) => r.status), ['rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'], 'only the oldest command was late')
+  t.match((settled[0] as PromiseRejectedResult).reason, { code: 'FST_SSE_STORE_ERROR', cause: { message: /did not answer within 300 ms/ } })
+  await recorder.until(() => recorder.events.length === 5, 'every event')
+  t.same(recorder.events.map((e) => e.data), ['0', '1', '2', '3', '4'], 'Redis ran them all, the late one too')
+})
+
+test('a connection silent for two timeouts in a row is taken for dead: its commands fail, ours is replaced', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const admin = await adminClient(t, server.url)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: TIMEOUT })
+  const before = await commandsConnection(admin)
+  const blocked = busy(admin, 3 * TIMEOUT)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const started = Date.now()
+  const results: Array<Promise<unknown>> = []
+  for (let n = 0; n < 3; n++) {
+    results.push(store.append('x', 'n', String(n)))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const settled = await Promise.allSettled(results)
+  t.ok(Date.now() - started < 3 * TIMEOUT, 'all failed within two timeouts')
+  t.same(settled.map((r) => r.status), ['rejected', 'rejected', 'rejected'])
+  t.match((settled[2] as PromiseRejectedResult).reason, { cause: { message: /answered nothing for 600 ms: the connection is taken for dead/ } })
+  await blocked
+  const next = await eventually(() => store.append('x', 'n', 'next'), 'a new connection')
+  await recorder.until(() => recorder.events.some((e) => e.id === next.id), 'the next event')
+  t.not(await commandsConnection(admin), before, 'the commands connection was replaced')
+})
+
+/** The id of the store's commands connection, as Redis lists it. */
+async function commandsConnection (admin: Redis): Promise<string> {
+  return /id=(\d+) [^\n]*name=fastify-sse-hub:[^ ]*:commands/.exec(await admin.client('LIST') as string)?.[1] ?? 'none'
+}

@@ -11,6 +11,7 @@ import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
 import { planBackfill, planReplay } from './plan-replay'
 import { resolveRedisOptions, type RedisStoreSettings, type SseRedisStoreOptions } from './redis-options'
 import { ScriptRunner } from './redis-script-runner'
+import { CommandDeadlines } from './command-deadlines'
 import { appendCall, batchesOf, type EntryKind, type QueuedEntry } from './redis-batch'
 import { APPEND_SCRIPT, BACKFILL_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
 import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
@@ -54,6 +55,8 @@ export class RedisStore implements SseStore {
   /** True while the reader is connected and in step: new streams can be served. */
   private serving = false
   private lastError: unknown
+  /** Times the commands connection; a dead one of ours is replaced, so the next command gets a live one. */
+  private readonly deadlines: CommandDeadlines
   /** Appends and disconnects of this turn, sent together once it ends. */
   private queued: QueuedEntry[] = []
   /** Appends waiting for the reader to deliver their event here, in seq order. */
@@ -61,6 +64,7 @@ export class RedisStore implements SseStore {
 
   constructor (settings: RedisStoreSettings) {
     this.settings = settings
+    this.deadlines = new CommandDeadlines(settings.timeout, () => { if (this.ownsCommands) this.commands?.disconnect(true) })
     const prefix = settings.keyPrefix
     this.keys = { meta: `${prefix}:meta`, log: `${prefix}:log`, checkpoints: `${prefix}:checkpoints`, history: `${prefix}:history:` }
   }
@@ -384,10 +388,8 @@ export class RedisStore implements SseStore {
 
   /** Bounds a command on the commands connection by `timeout`; its failure says what failed. */
   private async call<T> (running: Promise<T>, action: string): Promise<T> {
-    const client = this.commands as Redis
     try {
-      // A silent connection of ours is replaced, so the next command gets a live one.
-      return await withTimeout(running, this.settings.timeout, () => { if (this.ownsCommands) client.disconnect(true) })
+      return await this.deadlines.track(running)
     } catch (err) {
       throw new FST_SSE_STORE_ERROR(action, { cause: err })
     }
@@ -440,12 +442,9 @@ async function isClusterNode (client: Redis): Promise<boolean> {
   return /^cluster_enabled:1\b/m.test(info)
 }
 
-function withTimeout<T> (promise: Promise<T>, ms: number, onTimeout?: () => void): Promise<T> {
+function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`fastify-sse-hub: Redis did not answer within ${ms} ms`))
-      onTimeout?.()
-    }, ms)
+    const timer = setTimeout(() => reject(new Error(`fastify-sse-hub: Redis did not answer within ${ms} ms`)), ms)
     promise.then((value) => {
       clearTimeout(timer)
       resolve(value)
