@@ -131,11 +131,11 @@ test('regression (issue 13.4): scripts are loaded once, not once per concurrent 
   const atOpen = await commandsDuring(admin, async () => { opened = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url) }) })
   t.equal(atOpen['script|load'], 4, 'each of the four scripts is loaded at open')
   const { store, recorder } = opened as { store: SseStore, recorder: RecordingContext }
-  // 200 publishes and 10 replays at once: the publishes travel as one batch, each replay alone.
+  // 200 publishes and 8 replays at once: the publishes travel as one batch, each replay alone.
   const burst = async (from: number): Promise<void> => {
     await Promise.all([
       ...Array.from({ length: 200 }, (_, i) => store.append(`topic-${i % 7}`, 'n', String(from + i))),
-      ...Array.from({ length: 10 }, () => store.replay(['topic-0'], { backfill: 1 }))
+      ...Array.from({ length: 8 }, () => store.replay(['topic-0'], { backfill: 1 }))
     ])
     await recorder.until(() => recorder.events.length === from + 200, 'the burst to come back')
   }
@@ -143,13 +143,13 @@ test('regression (issue 13.4): scripts are loaded once, not once per concurrent 
   const first = await commandsDuring(admin, () => burst(0))
   t.equal(first.eval, undefined, `no full-source EVAL: ${JSON.stringify(first)}`)
   t.equal(first['script|load'], undefined, 'nothing to load')
-  t.equal(first.evalsha, 11, 'one EVALSHA for the 200 publishes of the turn, one per replay')
+  t.equal(first.evalsha, 9, 'one EVALSHA for the 200 publishes of the turn, one per replay')
 
   await admin.script('FLUSH')
   const again = await commandsDuring(admin, () => burst(200))
   t.equal(again.eval, undefined, `no full-source EVAL: ${JSON.stringify(again)}`)
   t.equal(again['script|load'], 2, 'each script Redis forgot is loaded again, once')
-  t.equal(again.evalsha, 22, 'each call retries once')
+  t.equal(again.evalsha, 18, 'each call retries once')
   t.same(recorder.events.map((e) => e.data), Array.from({ length: 400 }, (_, i) => String(i)), 'every event delivered once, in order')
 
   // Forgotten again: a call sent after the last load starts a new one.
@@ -235,3 +235,15 @@ test('a connection silent for two timeouts in a row is taken for dead: its comma
 async function commandsConnection (admin: Redis): Promise<string> {
   return /id=(\d+) [^\n]*name=fastify-sse-hub:[^ ]*:commands/.exec(await admin.client('LIST') as string)?.[1] ?? 'none'
 }
+
+test('regression (issue 13.4): a reconnect storm does not queue publishes behind it in Redis', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: 5000 })
+  const first = await store.append('x', 'n', 'first')
+  await recorder.until(() => recorder.events.length === 1, 'the first event')
+  let replayed = 0
+  const storm = Array.from({ length: 400 }, () => (store.replay(['x'], { lastEventId: first.id }) as Promise<unknown>).then(() => replayed++))
+  await store.append('x', 'n', 'during the storm')
+  t.ok(replayed < 100, `the publish was answered after ${replayed} of 400 replays sent before it`)
+  await Promise.all(storm)
+})

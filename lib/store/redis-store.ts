@@ -12,12 +12,15 @@ import { planBackfill, planReplay } from './plan-replay'
 import { resolveRedisOptions, type RedisStoreSettings, type SseRedisStoreOptions } from './redis-options'
 import { ScriptRunner } from './redis-script-runner'
 import { CommandDeadlines } from './command-deadlines'
+import { ConcurrencyLimit } from './concurrency-limit'
 import { appendCall, batchesOf, type EntryKind, type QueuedEntry } from './redis-batch'
 import { APPEND_SCRIPT, BACKFILL_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
 import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
 
 /** Log entries read per XREAD: enough to catch up quickly, small enough to stay responsive. */
 const READ_BATCH = 1000
+/** Replay scripts sent at once: each takes tens of µs of Redis time, publishes wait behind them. */
+const REPLAYS_IN_FLIGHT = 8
 const SCRIPTS = [HISTORY_SCRIPT, APPEND_SCRIPT, REPLAY_SCRIPT, BACKFILL_SCRIPT]
 type StreamEntry = [id: string, fields: string[]]
 
@@ -57,6 +60,11 @@ export class RedisStore implements SseStore {
   private lastError: unknown
   /** Times the commands connection; a dead one of ours is replaced, so the next command gets a live one. */
   private readonly deadlines: CommandDeadlines
+  /**
+   * Replays and backfills in flight: a reconnect storm queues here, not in Redis, so a publish
+   * sent meanwhile waits behind a few of them at most.
+   */
+  private readonly replays = new ConcurrencyLimit(REPLAYS_IN_FLIGHT)
   /** Appends and disconnects of this turn, sent together once it ends. */
   private queued: QueuedEntry[] = []
   /** Appends waiting for the reader to deliver their event here, in seq order. */
@@ -223,7 +231,7 @@ export class RedisStore implements SseStore {
       const lastEventId = from.lastEventId
       const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
       const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
-      const found = await this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis') as unknown[]
+      const found = await this.replays.run(() => this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis')) as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
@@ -231,7 +239,7 @@ export class RedisStore implements SseStore {
         finals.push(found[4 + 3 * i] as number)
       }
     } else {
-      const found = await this.run(BACKFILL_SCRIPT, [this.keys.log, ...lists], [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis') as unknown[]
+      const found = await this.replays.run(() => this.run(BACKFILL_SCRIPT, [this.keys.log, ...lists], [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis')) as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
