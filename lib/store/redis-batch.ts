@@ -16,7 +16,10 @@ export interface QueuedEntry {
   reject (err: unknown): void
 }
 
-/** At most this many entries, or about this many bytes of data, go in one script call. */
+/**
+ * At most this many entries, or about this many bytes of data, go in one script call. (The
+ * script unpack()s four values per entry into one XADD: Lua's stack takes 8,000 at most.)
+ */
 const MAX_ENTRIES = 1000
 const MAX_BYTES = 1024 * 1024
 

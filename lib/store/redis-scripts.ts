@@ -118,13 +118,15 @@ return { epoch, ms, seq }
  * four: the topic's number (1..k), event, data, and '1' (a topic's final event), '0' (an
  * event) or 'x' (a disconnect of that topic).
  *
- * Each event is numbered and added to the shared log every instance reads and to its topic's
- * list, which keeps at most `history` events none older than historyMaxAge; the list's header
- * records the newest seq pushed out, so a replay knows exactly which resume points are gone,
- * and the seq of a final event (the topic is then finished). The list expires historyMaxAge
- * after its newest event, so nothing stays per topic ever seen; a checkpoint every
- * historyMaxAge / 8 bounds what a forgotten topic may have held. A disconnect is an entry in
- * the log alone, so every instance ends that topic's streams in order with the events.
+ * Each event is numbered and added to its topic's list, which keeps at most `history` events
+ * none older than historyMaxAge; the list's header records the newest seq pushed out, so a
+ * replay knows exactly which resume points are gone, and the seq of a final event (the topic
+ * is then finished). The list expires historyMaxAge after its newest event, so nothing stays
+ * per topic ever seen; a checkpoint every historyMaxAge / 8 bounds what a forgotten topic may
+ * have held. The whole batch is one entry of the shared log every instance reads, id
+ * `<ms>-<seq of its last entry>`, fields four per entry: kind, topic, event, data (a
+ * disconnect has no event or data): one XADD however many events, and readers get the batch
+ * whole. The log keeps the entries of about its last `log length` seqs.
  * Returns { epoch, then per entry its seq, or 0 for an event to a finished topic (not written) }.
  */
 export const APPEND_SCRIPT = script(`
@@ -153,32 +155,35 @@ if maxAge > 0 then
 end
 
 local result = { epoch }
+local entry = {}
 local seq = newest
 local first = 0
+local time = int(now)
 for at = 7 + 2 * k, #ARGV, 4 do
   local t = topics[tonumber(ARGV[at])]
   local kind = ARGV[at + 3]
   if kind == 'x' then
     seq = seq + 1
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ms .. '-' .. int(seq), 'x', t.name)
+    entry[#entry + 1] = 'x'
+    entry[#entry + 1] = t.name
+    entry[#entry + 1] = ''
+    entry[#entry + 1] = ''
     result[#result + 1] = seq
   elseif t.final > 0 then
     result[#result + 1] = 0
   else
     seq = seq + 1
     if first == 0 then first = seq end
-    local id = ms .. '-' .. int(seq)
-    if kind == '1' then
-      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id, 't', t.name, 'e', ARGV[at + 1], 'd', ARGV[at + 2], 'l', '1')
-      t.final = seq
-    else
-      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id, 't', t.name, 'e', ARGV[at + 1], 'd', ARGV[at + 2])
-    end
+    entry[#entry + 1] = kind
+    entry[#entry + 1] = t.name
+    entry[#entry + 1] = ARGV[at + 1]
+    entry[#entry + 1] = ARGV[at + 2]
+    if kind == '1' then t.final = seq end
     t.written = true
     if t.keep == 0 then
       t.dropped = seq
     else
-      t.added[#t.added + 1] = int(seq) .. ',' .. int(now) .. ',' .. kind .. ',' .. ARGV[at + 1] .. '\\n' .. ARGV[at + 2]
+      t.added[#t.added + 1] = int(seq) .. ',' .. time .. ',' .. kind .. ',' .. ARGV[at + 1] .. '\\n' .. ARGV[at + 2]
       t.addedSeqs[#t.addedSeqs + 1] = seq
     end
     result[#result + 1] = seq
@@ -186,6 +191,13 @@ for at = 7 + 2 * k, #ARGV, 4 do
 end
 if seq == newest then return result end
 redis.call('HSET', KEYS[1], 'seq', seq)
+-- Trimmed by seq, in whole nodes of the stream (~): the entries of about the last ARGV[4] seqs.
+local keepFrom = seq - tonumber(ARGV[4])
+if keepFrom > 0 then
+  redis.call('XADD', KEYS[2], 'MINID', '~', ms .. '-' .. int(keepFrom), ms .. '-' .. int(seq), unpack(entry))
+else
+  redis.call('XADD', KEYS[2], ms .. '-' .. int(seq), unpack(entry))
+end
 
 for i = 1, k do
   local t = topics[i]

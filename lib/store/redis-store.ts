@@ -345,14 +345,19 @@ export class RedisStore implements SseStore {
         this.serving = false
         return
       }
-      const seq = Number(id.slice(dash + 1))
+      // One batch: four fields per entry (kind, topic, event, data), the last one numbered as the id says.
+      const last = Number(id.slice(dash + 1))
+      let seq = last - fields.length / 4 + 1
       // The log was trimmed past this reader's position: the events in between are gone.
       if (seq !== this.seq + 1) context.reset?.('expired', formatEventId(this.epoch, seq - 1))
-      this.seq = seq
-      if (seq > this.floor) this.floor = seq
-      if (fields[0] === 'x') context.disconnect(fields[1])
-      else if (fields[7] === '1') context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[1], event: fields[3], data: fields[5], last: true })
-      else context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[1], event: fields[3], data: fields[5] })
+      this.seq = last
+      if (last > this.floor) this.floor = last
+      for (let i = 0; i < fields.length; i += 4, seq++) {
+        const kind = fields[i]
+        if (kind === 'x') context.disconnect(fields[i + 1])
+        else if (kind === '1') context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[i + 1], event: fields[i + 2], data: fields[i + 3], last: true })
+        else context.deliver({ seq, id: formatEventId(this.epoch, seq), topic: fields[i + 1], event: fields[i + 2], data: fields[i + 3] })
+      }
     }
     this.stopAwaitingDelivery(this.seq)
   }
