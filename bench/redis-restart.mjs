@@ -30,6 +30,7 @@ import { gitCommit } from './common/git-commit.mjs'
 import { flags, numberFlag } from './common/flags.mjs'
 import { HERE, checkBuilt, hubInstance } from './common/hub-instance.mjs'
 import { endChild, exitWithParent, forkPinned, killChildren, nextMessage } from './common/ipc.mjs'
+import { pacedPublisher } from './common/paced.mjs'
 import { hasTaskset } from './common/pinned.mjs'
 import { privateRedis } from './common/redis-server.mjs'
 import { median } from './report.mjs'
@@ -189,7 +190,7 @@ async function scenario (build, options) {
 
     const settled = new Map()
     for (const app of apps) app.on('message', (message) => { if (message.type === 'published') settled.set(message.k, message) })
-    const publisher = startPublisher(apps, options.rate, maxK)
+    const publisher = pacedPublisher(apps, options.rate, maxK)
     await sleep(options.warm)
     const killAt = now()
     await redis.kill()
@@ -199,7 +200,7 @@ async function scenario (build, options) {
     const restartAt = now()
     progress(`${build.id}: Redis restarted empty`)
     await sleep(options.settle)
-    const published = await publisher.stop()
+    const published = publisher.stop()
     await sleep(options.drain)
 
     const categories = categorize(published, settled, killAt, restartAt)
@@ -210,31 +211,6 @@ async function scenario (build, options) {
   } finally {
     await Promise.all([pool, ...apps].filter(Boolean).map((proc) => endChild(proc)))
     await redis.stop()
-  }
-}
-
-/** Publishes event k = 0, 1, … every 1000/rate ms, round-robin over the instances. */
-function startPublisher (apps, rate, maxK) {
-  const interval = 1000 / rate
-  const started = performance.now()
-  let k = 0
-  let stopped = false
-  let timer
-  const tick = () => {
-    if (stopped) return
-    while (k < maxK && performance.now() >= started + k * interval) {
-      apps[k % apps.length].send({ type: 'publish', k })
-      k++
-    }
-    timer = setTimeout(tick, Math.max(0, started + k * interval - performance.now()))
-  }
-  tick()
-  return {
-    async stop () {
-      stopped = true
-      clearTimeout(timer)
-      return k
-    }
   }
 }
 
