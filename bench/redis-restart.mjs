@@ -120,7 +120,7 @@ async function clientsRole () {
 
 /** Per category of events (the k of each): lost and repeated per client; and the reconnects. */
 function countClients (clients, categories) {
-  const out = { clients: clients.length, categories: {}, reconnects: 0, clientsReconnected: 0, errors: 0, resets: {}, closed: 0, strays: 0, reopenedAt: [] }
+  const out = { clients: clients.length, categories: {}, reconnects: 0, clientsReconnected: 0, errors: 0, resets: {}, connecting: 0, closed: 0, strays: 0, reopenedAt: [] }
   for (const [name, ks] of Object.entries(categories)) {
     if (!PUBLISHED.includes(name)) {
       // Rejected or never settled: did any of them reach a client anyway (written before the failure)?
@@ -161,7 +161,9 @@ function countClients (clients, categories) {
     out.errors += client.errors
     out.strays += client.strays
     for (const [reason, n] of Object.entries(client.resets)) out.resets[reason] = (out.resets[reason] ?? 0) + n
-    // 2: CLOSED, an EventSource that gave up (a non-200 answer, say) and will never come back.
+    // At the end, 0: CONNECTING, still trying to come back; 2: CLOSED, an EventSource that gave
+    // up (a non-200 answer, say) and never will.
+    if (client.source.readyState === 0) out.connecting++
     if (client.source.readyState === 2) out.closed++
     out.reopenedAt.push(...client.reopenedAt)
   }
@@ -271,7 +273,7 @@ function humanLine (result) {
   const after = result.categories.after
   const before = result.categories.before
   const resets = Object.entries(result.resets).map(([reason, n]) => `${n} ${reason}`).join(', ') || 'none'
-  return `${result.build}: ${result.reconnects} reconnects (${result.clientsReconnected} of ${result.clients} clients, ${result.errors} error events, ${result.closed} gave up), ` +
+  return `${result.build}: ${result.reconnects} reconnects (${result.clientsReconnected} of ${result.clients} clients, ${result.errors} error events; at the end ${result.connecting} still reconnecting, ${result.closed} gave up), ` +
     `sse-reset ${result.resetsTotal} (${resets}); after the restart ${after.events} events resolved: ${after.lost} lost (${after.clientsWithLoss} clients, max ${after.maxLostPerClient}), ` +
     `${after.repeated} repeated (${after.clientsWithRepeats} clients); before the kill ${before.events}: ${before.lost} lost, ${before.repeated} repeated; ` +
     `${result.categories.outage.events} resolved during the outage (${result.categories.outage.lost} lost), ` +
