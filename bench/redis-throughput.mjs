@@ -16,6 +16,7 @@
 //
 //   node bench/redis-throughput.mjs                       3 repetitions, 3 s per loop
 //   node bench/redis-throughput.mjs --reps=5 --seconds=2 --events=100000 --window=200 --warm=2000
+//   (--events caps a loop: 5,000,000 by default, so the memory store's loops run --seconds too)
 //   node bench/redis-throughput.mjs --alt=/path/to/checkout   adds that checkout's dist/, interleaved
 //   --clients=1  --size=64 (bytes of event data)  --json (one JSON line)  --deadline=ms (300000)
 import { randomBytes } from 'node:crypto'
@@ -180,7 +181,7 @@ function print (report) {
 async function main () {
   const options = {
     seconds: numberFlag(args, 'seconds', 3),
-    events: numberFlag(args, 'events', 1_000_000),
+    events: numberFlag(args, 'events', 5_000_000),
     window: numberFlag(args, 'window', 200),
     warm: numberFlag(args, 'warm', 2000),
     size: numberFlag(args, 'size', 64),
