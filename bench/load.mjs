@@ -4,6 +4,8 @@
 // deadline, so it always ends by itself.
 //
 //   node load.mjs '{"port":1234,"mode":"burst","clients":1000,"events":200,"size":256}'
+//   node load.mjs '{"port":1234,"mode":"burst","clients":1000,"events":200,"size":256,"window":200}'
+//     the same burst from a concurrent publisher: 200 publishes in flight, not each awaited
 //   node load.mjs '{"port":1234,"mode":"idle","clients":10000}'
 //   node load.mjs '{"port":1234,"mode":"users","clients":8000,"topics":"multi","rounds":3,"size":64}'
 //     client i on GET /users/i (with ?broadcast=1 for "multi"): one event to each user per round
@@ -189,7 +191,7 @@ async function deliver (from, count) {
   target = from + count
   doneCount = 0
   const all = within(config.deliverTimeoutMs, `${C} clients x ${count} events`, (resolve) => { onAllDone = resolve })
-  const published = get(`/publish?n=${count}&s=${S}&from=${from}`, config.deliverTimeoutMs)
+  const published = get(`/publish?n=${count}&s=${S}&from=${from}${config.window === undefined ? '' : `&w=${config.window}`}`, config.deliverTimeoutMs)
   published.catch((err) => fail(null, err.message))
   await all
   if (failure !== undefined) throw new Error(failure)

@@ -8,6 +8,7 @@ const BENCH = dirname(fileURLToPath(import.meta.url))
 const COLORS = {
   hub: '#1f5fbf',
   'hub-redis': '#7fa8e8',
+  'hub-redis-alt': '#b9cff2',
   'node-http': '#3a3a3a',
   'fastify-hijack': '#8c8c8c',
   'better-sse': '#d9661f',
@@ -45,12 +46,28 @@ function cellTitle (cell) {
   if (cell.mode === 'users') return `${fmt(cell.clients)} users × 1 event, on two topics vs one`
   return cell.mode === 'idle'
     ? `${fmt(cell.clients)} idle connections`
-    : `${fmt(cell.clients)} clients × ${fmt(cell.events)} events × ${fmt(cell.size)} B`
+    : `${fmt(cell.clients)} clients × ${fmt(cell.events)} events × ${fmt(cell.size)} B` +
+      (cell.window === undefined ? '' : `, ${fmt(cell.window)} publishes in flight`)
+}
+
+/** A burst cell whose publisher keeps `window` publishes in flight (issue 13), not each awaited. */
+function isWindowCell (cell) {
+  return cell.mode === 'burst' && cell.window !== undefined
+}
+
+/** Each Redis store contender and the memory store of the same build. */
+const MEMORY_OF = { 'hub-redis': 'hub', 'hub-redis-alt': 'hub-alt' }
+/** Issue 13: the Redis store's deliveries/s at least this share of the memory store's, same publisher. */
+const REDIS_VS_MEMORY = 0.8
+
+/** Whether `contender` runs in `cell`: the cell lists it, or lists none and it is not `listedOnly`. */
+export function runsIn (cell, contender) {
+  return cell.only === undefined ? contender.listedOnly !== true : cell.only.includes(contender.id)
 }
 
 /** The contenders of a cell: those of the run it came from (merged cells keep their own). */
 function contendersOf (results, cell) {
-  return (cell.run?.contenders ?? results.contenders).filter((c) => cell.only === undefined || cell.only.includes(c.id))
+  return (cell.run?.contenders ?? results.contenders).filter((c) => runsIn(cell, c))
 }
 
 /** Per cell and contender: the runs, the failures and the medians; per repetition: the ratios. */
@@ -164,7 +181,7 @@ function ratios (results, cell) {
       ? ratio('rssPerConnKiB', id, 'fastify-hijack')
       : ratio('deliveriesPerSec', id, 'node-http')
   }
-  for (const ours of ['hub', 'hub-redis', 'hub-alt']) {
+  for (const ours of ['hub', 'hub-redis', 'hub-alt', 'hub-redis-alt']) {
     if (cell.mode === 'idle') {
       out[ours] = {
         rssVsHijack: ratio('rssPerConnKiB', ours, 'fastify-hijack'),
@@ -181,6 +198,10 @@ function ratios (results, cell) {
         vsNode: ratio('deliveriesPerSec', ours, 'node-http'),
         vsHijack: ratio('deliveriesPerSec', ours, 'fastify-hijack'),
         vsHub: ratio('deliveriesPerSec', ours, 'hub'),
+        // A Redis store against the memory store of its build, repetition by repetition.
+        vsMemory: MEMORY_OF[ours] === undefined ? NaN : ratio('deliveriesPerSec', ours, MEMORY_OF[ours]),
+        vsMemoryEach: MEMORY_OF[ours] === undefined ? [] : each('deliveriesPerSec', ours, MEMORY_OF[ours]),
+        p99VsMemory: MEMORY_OF[ours] === undefined ? NaN : ratio('p99Ms', ours, MEMORY_OF[ours]),
         cpuVsHub: ratio('serverCpuNsPerDelivery', ours, 'hub'),
         p99VsNode: ratio('p99Ms', ours, 'node-http'),
         vsBestLibrary: per((rep) => {
@@ -378,6 +399,63 @@ function usersSection (results, entries) {
   return lines
 }
 
+/** Each Redis store row of `entry` with the memory row of its build, where both ran. */
+function redisPairs (entry) {
+  return Object.entries(MEMORY_OF)
+    .map(([redis, memory]) => ({ redis: entry.rows.find((row) => row.contender.id === redis), memory: entry.rows.find((row) => row.contender.id === memory), ratio: entry.ratios[redis] }))
+    .filter(({ redis, memory }) => redis !== undefined && memory !== undefined && redis.ok > 0 && memory.ok > 0)
+}
+
+function buildOf (contender) {
+  return contender.id.endsWith('-alt') ? `alt build${contender.commit ? ` \`${contender.commit.head}\`` : ''}` : 'this build'
+}
+
+/** The concurrent-publisher cells (issue 13): the Redis store against the memory store, per build. */
+function windowSection (entries) {
+  const lines = [
+    '## A concurrent publisher: the Redis store against the memory store (issue 13)',
+    '',
+    'The burst cells again, with a publisher that keeps ' + `${fmt(entries[0].cell.window)} publishes in flight (a new one as soon as one`,
+    'resolves, all awaited at the end; `publishWindowed()` in `bench/common/server-kit.mjs`) instead of awaiting each. One',
+    'server process per run, as in the cells above; the Redis store against a private `redis-server` on the server\'s',
+    'core. × memory: Redis deliveries/s over the memory store\'s of the same build, within each repetition, then the median.',
+    ''
+  ]
+  lines.push(...runProvenance(entries))
+  lines.push(
+    '| cell | build | memory deliveries/s | Redis deliveries/s | × memory (per repetition) | memory p99 ms | Redis p99 ms | runs ok (memory, Redis) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |'
+  )
+  for (const entry of entries) {
+    for (const { redis, memory, ratio } of redisPairs(entry)) {
+      lines.push(`| ${cellTitle(entry.cell)} | ${buildOf(redis.contender)} | ${fmt(memory.deliveriesPerSec)} | ${fmt(redis.deliveriesPerSec)} | ` +
+        `**${fmt(ratio.vsMemory, 2)}** (${ratio.vsMemoryEach.map((r) => fmt(r, 2)).join(', ')}) | ${fmt(memory.p99Ms, 1)} | ${fmt(redis.p99Ms, 1)} | ` +
+        `${memory.ok}/${memory.runs}, ${redis.ok}/${redis.runs} |`)
+    }
+  }
+  lines.push('')
+  const ours = entries.map((entry) => ({ entry, pair: redisPairs(entry).find(({ redis }) => redis.contender.id === 'hub-redis') })).filter(({ pair }) => pair !== undefined)
+  if (ours.length > 0) {
+    const met = ours.every(({ pair }) => pair.ratio.allRunsOk && pair.ratio.vsMemory >= REDIS_VS_MEMORY)
+    lines.push(`Target (issue 13), the Redis store ≥ ${REDIS_VS_MEMORY}× the memory store's deliveries/s with the same concurrent publisher: ` +
+      `**${met ? 'met' : 'not met'}** — ${ours.map(({ entry, pair }) => `${entry.cell.id}: ${fmt(pair.ratio.vsMemory, 2)}×`).join(', ')}.`, '')
+  }
+  return lines
+}
+
+/** Console lines: Redis over memory in every burst cell where both stores ran, the target in the concurrent ones. */
+function redisVsMemoryLines (cells) {
+  const lines = []
+  for (const entry of cells.filter((e) => e.cell.mode === 'burst')) {
+    for (const { redis, ratio } of redisPairs(entry)) {
+      const target = isWindowCell(entry.cell) ? `; target ≥ ${REDIS_VS_MEMORY}: ${ratio.allRunsOk && ratio.vsMemory >= REDIS_VS_MEMORY ? 'MET' : 'NOT MET'}` : ''
+      lines.push(`Redis vs memory, ${entry.cell.id} (${isWindowCell(entry.cell) ? `${entry.cell.window} publishes in flight` : 'each publish awaited'}), ${buildOf(redis.contender)}: ` +
+        `${fmt(ratio.vsMemory, 2)}× deliveries/s (per repetition ${ratio.vsMemoryEach.map((r) => fmt(r, 2)).join(', ')}), p99 ${fmt(ratio.p99VsMemory, 2)}×${target}`)
+    }
+  }
+  return lines
+}
+
 /** The answers targets (issue 11, item 7). */
 const ANSWERS_VS_NODE = 0.9
 const ANSWERS_VS_LIBRARY = 2
@@ -508,9 +586,9 @@ function microTable (micro) {
 /** The chart: deliveries/s and p99 per burst cell, then RSS per idle connection and time to accept. */
 export function chart (results, cells) {
   const W = 960
-  const burst = cells.filter(({ cell }) => cell.mode === 'burst')
+  const burst = cells.filter(({ cell }) => cell.mode === 'burst' && !isWindowCell(cell))
   const idle = cells.find(({ cell }) => cell.mode === 'idle')
-  const contenders = results.contenders
+  const contenders = results.contenders.filter((c) => c.listedOnly !== true)
   const parts = []
   let y = 0
   const text = (x, ty, body, attrs = '') => parts.push(`<text x="${x.toFixed(1)}" y="${ty.toFixed(1)}" ${attrs}>${escapeXml(body)}</text>`)
@@ -629,10 +707,12 @@ function markdown (results, cells, goals) {
     lines.push('| 4 | Micro-benchmarks for the pieces (encoder, validator, ring buffer) | ' + (results.micro ? '**met**' : 'not run') + ' | `bench/micro.mjs`, table below |', '')
   }
   for (const entry of cells) {
-    if (entry.cell.mode === 'users' || entry.cell.mode === 'answers' || entry.cell.mode === 'stall') continue
+    if (entry.cell.mode === 'users' || entry.cell.mode === 'answers' || entry.cell.mode === 'stall' || isWindowCell(entry.cell)) continue
     lines.push(`## ${cellTitle(entry.cell)}`, '')
     lines.push(...contenderTable(entry, entry.cell.mode === 'idle' ? IDLE_COLUMNS : BURST_COLUMNS), '')
   }
+  const windowed = cells.filter((entry) => isWindowCell(entry.cell))
+  if (windowed.length > 0) lines.push(...windowSection(windowed))
   const users = cells.filter((entry) => entry.cell.mode === 'users')
   if (users.length > 0) lines.push(...usersSection(results, users))
   const answers = cells.filter((entry) => entry.cell.mode === 'answers' || entry.cell.mode === 'stall')
@@ -717,6 +797,7 @@ function summary (cells, goals) {
       lines.push(`alt build vs hub, ${entry.cell.id}: tokens/s ${fmt(alt.tokens, 3)}×, server CPU per token ${fmt(alt.cpu, 3)}×, p99 ${fmt(alt.p99, 3)}× (medians of per-repetition ratios)`)
     }
   }
+  lines.push(...redisVsMemoryLines(cells))
   for (const line of failureLines(cells)) lines.push(line)
   for (const goal of goals) lines.push(`target ${goal.id}: ${goal.met ? 'MET' : 'NOT MET'} — ${goal.figures.join('; ')}`)
   return lines.join('\n')

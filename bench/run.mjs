@@ -5,11 +5,14 @@
 //
 //   node bench/run.mjs            every cell, 3 repetitions, then the micro-benchmarks
 //   node bench/run.mjs --quick    one mid cell: the plugin, the two ceilings and better-sse
-//   options: --reps=N  --cells=c100,c1k,c5k,idle,users2k,users8k,users16k,
+//   options: --reps=N  --cells=c100,c1k,c5k,c100w,c1kw,c5kw,idle,users2k,users8k,users16k,
 //                               answers,answers-json,answers-paced,answers-stall
+//            (c100w, c1kw, c5kw: the burst cells from a concurrent publisher, 200 publishes in
+//            flight; the plugin only, memory and Redis store: their ratio is issue 13's target)
 //            --contenders=hub,node-http,...  --no-docs  --no-micro  --out=FILE (results JSON)
 //            --alt=/path/to/checkout  adds `hub-alt`: the plugin built in that checkout, run
-//            interleaved with `hub`, to measure a proposed change within one run
+//            interleaved with `hub`, to measure a proposed change within one run (and, in the
+//            concurrent-publisher cells, `hub-redis-alt`: that build's Redis store)
 //            --merge  puts the cells run into the results already in FILE (their earlier runs
 //            replaced, every other cell and the micro-benchmarks kept) instead of a new file
 //            --help   prints this
@@ -19,7 +22,7 @@ import { createServer, connect } from 'node:net'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { writeReport } from './report.mjs'
+import { runsIn, writeReport } from './report.mjs'
 import { gitCommit } from './common/git-commit.mjs'
 import { hasTaskset, pinnedNode } from './common/pinned.mjs'
 
@@ -36,6 +39,10 @@ const CONTENDERS = [
   { id: 'fastify-sse-v2', label: 'fastify-sse-v2', kind: 'library', package: 'fastify-sse-v2', script: 'fastify-sse-v2.mjs' }
 ]
 
+/** Publishes in flight in the concurrent-publisher cells, and the builds and stores they compare. */
+const WINDOW = 200
+const WINDOW_CONTENDERS = ['hub', 'hub-redis', 'hub-alt', 'hub-redis-alt']
+
 /** The answers cells' contenders: the plugin, the hand-written node:http server, the libraries that take an async iterable. */
 const ANSWER_CONTENDERS = ['hub', 'hub-alt', 'node-http', 'fastify-sse', 'fastify-sse-v2']
 
@@ -43,6 +50,11 @@ const CELLS = [
   { id: 'c100', mode: 'burst', clients: 100, events: 2000, size: 64 },
   { id: 'c1k', mode: 'burst', clients: 1000, events: 200, size: 256 },
   { id: 'c5k', mode: 'burst', clients: 5000, events: 20, size: 1024 },
+  // Issue 13: the same bursts from a concurrent publisher (WINDOW publishes in flight, a new one
+  // as soon as one resolves), the plugin only: the Redis store against the memory store.
+  { id: 'c100w', mode: 'burst', clients: 100, events: 2000, size: 64, window: WINDOW, only: WINDOW_CONTENDERS },
+  { id: 'c1kw', mode: 'burst', clients: 1000, events: 200, size: 256, window: WINDOW, only: WINDOW_CONTENDERS },
+  { id: 'c5kw', mode: 'burst', clients: 5000, events: 20, size: 1024, window: WINDOW, only: WINDOW_CONTENDERS },
   { id: 'idle', mode: 'idle', clients: 10000 },
   // Issue 14: N users, one event each, streams on ['broadcast', 'user:<i>'] against ['user:<i>'];
   // only the plugin (other libraries have no multi-topic streams).
@@ -151,7 +163,8 @@ async function runLoad (contender, cell, env, extra) {
   }
   try {
     const answers = cell.tokens === undefined ? {} : { tokens: cell.tokens, json: cell.json ?? false, pace: cell.pace ?? 0 }
-    const config = { port: server.value.port, mode: cell.mode, clients: cell.clients, events: cell.events ?? 0, size: cell.size ?? 0, ...answers, ...extra }
+    const window = cell.window === undefined ? {} : { window: cell.window }
+    const config = { port: server.value.port, mode: cell.mode, clients: cell.clients, events: cell.events ?? 0, size: cell.size ?? 0, ...window, ...answers, ...extra }
     const { value } = await spawnJson(LOAD_CORE, ['load.mjs', JSON.stringify(config)], { timeoutMs: LOAD_DEADLINE_MS })
     return value
   } catch (err) {
@@ -278,6 +291,12 @@ async function main () {
     if (!existsSync(join(args.alt, 'dist', 'index.js'))) throw new Error(`--alt: no dist/index.js in ${args.alt}`)
     const alt = { id: 'hub-alt', label: 'fastify-sse-hub (alt build)', kind: 'ours', script: 'hub.mjs', env: { BENCH_HUB_ROOT: args.alt }, root: args.alt, commit: gitCommit(args.alt) }
     contenders = [contenders[0], alt, ...contenders.slice(1)]
+    // The alt build's Redis store, in the cells that list it (the concurrent-publisher ones).
+    const redisAt = contenders.findIndex((c) => c.id === 'hub-redis')
+    if (redisAt !== -1) {
+      const redisAlt = { ...alt, id: 'hub-redis-alt', label: 'fastify-sse-hub (Redis, alt build)', script: 'hub-redis.mjs', optional: true, listedOnly: true }
+      contenders = [...contenders.slice(0, redisAt + 1), redisAlt, ...contenders.slice(redisAt + 1)]
+    }
   }
   if (args.cells) cells = CELLS.filter((cell) => args.cells.includes(cell.id))
   if (args.contenders) contenders = contenders.filter((c) => args.contenders.includes(c.id))
@@ -286,11 +305,12 @@ async function main () {
 
   const env = {}
   let redis
-  if (contenders.some((c) => c.id === 'hub-redis') && cells.some((cell) => cell.only === undefined || cell.only.includes('hub-redis'))) {
+  const usesRedis = contenders.filter((c) => c.script === 'hub-redis.mjs')
+  if (usesRedis.some((c) => cells.some((cell) => runsIn(cell, c)))) {
     redis = await startRedis()
     if (redis.skip) {
       notes.push(redis.skip)
-      contenders = contenders.filter((c) => c.id !== 'hub-redis')
+      contenders = contenders.filter((c) => !usesRedis.includes(c))
     } else {
       env.BENCH_REDIS_URL = redis.url
     }
@@ -300,7 +320,7 @@ async function main () {
   // The commit and lib/ state the dist/ being measured was built from (npm run bench builds first).
   const commit = gitCommit(ROOT)
   const loadBefore = loadavg()
-  const running = contenders.filter((c) => cells.some((cell) => cell.only === undefined || cell.only.includes(c.id)))
+  const running = contenders.filter((c) => cells.some((cell) => runsIn(cell, c)))
   console.log(`fastify-sse-hub bench: ${cells.length} cell(s) x ${reps} rep(s) x ${running.length} contender(s); load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`)
   if (loadBefore[0] > 1.5) console.log(`note: the machine is busy (load average ${loadBefore[0].toFixed(2)} on ${cpus().length} cores): expect noisy figures`)
   for (const note of notes) console.log(`note: ${note}`)
@@ -308,7 +328,7 @@ async function main () {
   const runs = []
   try {
     for (const cell of cells) {
-      const inCell = contenders.filter((c) => cell.only === undefined || cell.only.includes(c.id))
+      const inCell = contenders.filter((c) => runsIn(cell, c))
       for (let rep = 0; rep < reps; rep++) {
         const order = inCell.map((_, i) => inCell[(i + rep) % inCell.length])
         for (const contender of order) {

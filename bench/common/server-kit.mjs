@@ -14,30 +14,85 @@ const MAX_USERS = 100_000
 /** `require` from the repository root: the built plugin and its peer dependencies. */
 export const rootRequire = createRequire(new URL('../../package.json', import.meta.url))
 
-/** The trigger's query: `n` events of `s` bytes, numbered from `from`. */
+/**
+ * The trigger's query: `n` events of `s` bytes, numbered from `from`; with `w`, published `w`
+ * at a time (a concurrent publisher) instead of each awaited.
+ */
 export function parseBurst (query) {
   const n = Number(query.n)
   const size = Number(query.s)
   const from = Number(query.from ?? 0)
+  const window = query.w === undefined ? undefined : Number(query.w)
   if (!Number.isInteger(n) || n < 1 || n > MAX_EVENTS) throw new Error(`n must be an integer in [1, ${MAX_EVENTS}]`)
   if (!Number.isInteger(size) || size < 0 || size > MAX_SIZE) throw new Error(`s must be an integer in [0, ${MAX_SIZE}]`)
   if (!Number.isInteger(from) || from < 0) throw new Error('from must be a non-negative integer')
-  return { n, size, from }
+  if (window !== undefined && (!Number.isInteger(window) || window < 1 || window > MAX_EVENTS)) throw new Error(`w must be an integer in [1, ${MAX_EVENTS}]`)
+  return window === undefined ? { n, size, from } : { n, size, from, window }
 }
 
 /**
  * Publishes `n` events back to back through `publish(seq, size)`, awaiting what it returns
- * (a library whose broadcast is async is awaited, as its users would), and yields to the event
- * loop every YIELD_EVERY events.
+ * (a library whose broadcast is async is awaited, as its users would), or with `window`, that
+ * many at a time (publishWindowed()); yields to the event loop every YIELD_EVERY events.
  */
-export async function burst ({ n, size, from }, publish) {
+export async function burst ({ n, size, from, window }, publish) {
   const started = process.hrtime.bigint()
-  for (let i = 0; i < n; i++) {
+  const more = (i) => i < n
+  const one = (i) => publish(from + i, size)
+  if (window === undefined) await publishAwaited(more, one)
+  else await publishWindowed(window, more, one)
+  return window === undefined
+    ? { n, publishMs: Number(process.hrtime.bigint() - started) / 1e6 }
+    : { n, window, publishMs: Number(process.hrtime.bigint() - started) / 1e6 }
+}
+
+/** Calls `publish(i)` for i = 0, 1, … while `more(i)`, awaiting each; resolves how many. */
+export async function publishAwaited (more, publish) {
+  let i = 0
+  for (; more(i); i++) {
     if (i !== 0 && i % YIELD_EVERY === 0) await nextTurn()
-    const pending = publish(from + i, size)
+    const pending = publish(i)
     if (pending !== undefined) await pending
   }
-  return { n, publishMs: Number(process.hrtime.bigint() - started) / 1e6 }
+  return i
+}
+
+/**
+ * A concurrent publisher: calls `publish(i)` for i = 0, 1, … while `more(i)`, not awaiting each
+ * but keeping `window` publishes in flight (the next starts as soon as one resolves), then
+ * awaits all of them. Yields to the event loop every YIELD_EVERY calls, like the awaited loop.
+ * Rejects with the first failure; resolves how many were published.
+ */
+export async function publishWindowed (window, more, publish) {
+  let inFlight = 0
+  let failure
+  /** The loop, parked until fewer than `limit` publishes are in flight. */
+  let parked
+  const settled = () => {
+    inFlight--
+    if (parked !== undefined && inFlight < parked.limit) {
+      const { resolve } = parked
+      parked = undefined
+      resolve()
+    }
+  }
+  const failed = (err) => {
+    failure ??= err
+    settled()
+  }
+  const below = (limit) => inFlight < limit ? undefined : new Promise((resolve) => { parked = { limit, resolve } })
+  let i = 0
+  for (; more(i); i++) {
+    if (i !== 0 && i % YIELD_EVERY === 0) await nextTurn()
+    const full = below(window)
+    if (full !== undefined) await full
+    if (failure !== undefined) break
+    inFlight++
+    Promise.resolve(publish(i)).then(settled, failed)
+  }
+  await below(1)
+  if (failure !== undefined) throw failure
+  return i
 }
 
 /** The per-user trigger's query: one event of `s` bytes to each of users 0 … `n` − 1, numbered `seq`. */
