@@ -4,7 +4,10 @@ import { FST_SSE_INVALID_OPTION } from '../errors'
 import { checkInteger, isWellFormed, MAX_TIMER_MS, orDefault } from '../checks'
 
 interface SseRedisStoreCommonOptions {
-  /** Namespaces every key the store uses, so several apps can share one Redis. Default `'sse'`. */
+  /**
+   * Namespaces every key the store uses, so several apps can share one Redis. Default `'sse'`.
+   * Keys are `{<keyPrefix>}:...`: the braces make it a Redis Cluster hash tag.
+   */
   keyPrefix?: string
   /**
    * Milliseconds. Bounds each command (a `publish` rejects after this), connecting at boot,
@@ -89,6 +92,9 @@ function checkClient (client: unknown): Redis {
 function checkKeyPrefix (prefix: unknown): string {
   if (typeof prefix !== 'string' || prefix === '' || !isWellFormed(prefix)) {
     throw new FST_SSE_INVALID_OPTION('redisStore.keyPrefix', 'must be a non-empty string (without lone surrogates: Redis stores UTF-8)')
+  }
+  if (prefix.startsWith('}')) {
+    throw new FST_SSE_INVALID_OPTION('redisStore.keyPrefix', 'must not start with `}`: keys are `{<keyPrefix>}:...`, and a Redis Cluster would find an empty hash tag `{}` there and spread the keys over several slots')
   }
   return prefix
 }

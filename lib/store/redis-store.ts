@@ -9,6 +9,7 @@ import { Redis } from './ioredis'
 import { FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR, FST_SSE_TOPIC_FINISHED } from '../errors'
 import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
 import { planBackfill, planReplay } from './plan-replay'
+import { redisKeys, type RedisKeys } from './redis-keys'
 import { resolveRedisOptions, type RedisStoreSettings, type SseRedisStoreOptions } from './redis-options'
 import { ScriptRunner } from './redis-script-runner'
 import { APPEND_SCRIPT, BACKFILL_SCRIPT, DISCONNECT_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
@@ -26,7 +27,7 @@ export function redisStore (options: SseRedisStoreOptions): SseStore {
 
 export class RedisStore implements SseStore {
   private readonly settings: RedisStoreSettings
-  private readonly keys: { readonly meta: string, readonly log: string, readonly checkpoints: string, readonly history: string }
+  private readonly keys: RedisKeys
   private context: SseStoreContext | undefined
   /** Runs the scripts: the client passed in, or one of ours. */
   private commands: Redis | undefined
@@ -60,8 +61,7 @@ export class RedisStore implements SseStore {
 
   constructor (settings: RedisStoreSettings) {
     this.settings = settings
-    const prefix = settings.keyPrefix
-    this.keys = { meta: `${prefix}:meta`, log: `${prefix}:log`, checkpoints: `${prefix}:checkpoints`, history: `${prefix}:history:` }
+    this.keys = redisKeys(settings.keyPrefix)
   }
 
   async open (context: SseStoreContext): Promise<void> {

@@ -56,7 +56,7 @@ export async function deleteKeys (url: string, prefix: string): Promise<void> {
     await admin.connect()
     let cursor = '0'
     do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000)
       if (keys.length > 0) await admin.del(...keys)
       cursor = next
     } while (cursor !== '0')
