@@ -224,7 +224,7 @@ async function deleteKeys (url, prefix) {
   const redis = new Redis(url)
   let cursor = '0'
   do {
-    const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+    const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000)
     if (keys.length > 0) await redis.del(...keys)
     cursor = nextCursor
   } while (cursor !== '0')

@@ -83,8 +83,8 @@ async function main () {
     for (const count of [1, 3]) {
       const topic = `user:sparse-${count}`
       for (let i = 0; i < count; i++) await app.sse.publish({ event: 'user-count', data: { count: i }, topic })
-      sparse[count] = await admin.memory('USAGE', `soak:history:${topic}`)
-      log(`MEMORY USAGE of a topic with ${count} small event(s): ${sparse[count]} bytes (PTTL ${await admin.pttl(`soak:history:${topic}`)} ms)`)
+      sparse[count] = await admin.memory('USAGE', `{soak}:history:${topic}`)
+      log(`MEMORY USAGE of a topic with ${count} small event(s): ${sparse[count]} bytes (PTTL ${await admin.pttl(`{soak}:history:${topic}`)} ms)`)
     }
 
     // A million topics, one event each, many publishes in flight.

@@ -186,7 +186,7 @@ test('redis: a final event Redis holds but this instance has not delivered yet e
   const finishing = app.sse.publish({ event: 'done', data: 'a', topic: 'a', last: true })
   const admin = new Redis(REDIS_URL)
   t.teardown(() => admin.disconnect())
-  await eventually(async () => { if (await admin.exists(`${keyPrefix}:history:a`) === 0) throw new Error('not yet') }, 'the final event in Redis')
+  await eventually(async () => { if (await admin.exists(`{${keyPrefix}}:history:a`) === 0) throw new Error('not yet') }, 'the final event in Redis')
   const both = new RawSseClient(port, '/both')
   t.teardown(() => both.close())
   await both.until(() => both.parser.lastEventId !== '', 'the priming frame')

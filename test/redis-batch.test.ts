@@ -3,6 +3,7 @@
 // limits, per-publish errors, and nothing half-written.
 import { test } from 'tap'
 import { redisStore } from '../lib/redis'
+import { redisKeys } from '../lib/store/redis-keys'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
 import { adminClient, REDIS_URL, redisSkip, testPrefix } from './helpers/redis'
@@ -11,7 +12,7 @@ const skip = redisSkip
 
 /** The Redis key of a topic's list (its history). */
 function listKey (keyPrefix: string, topic: string): string {
-  return `${keyPrefix}:history:${topic}`
+  return redisKeys(keyPrefix).history + topic
 }
 
 test('the publishes of one turn: consecutive ids in call order, delivered in order on every instance', { skip }, async (t) => {
@@ -102,5 +103,5 @@ test('Redis refuses one topic of a batch (its key holds another type): only that
   await client.eventCount(2)
   t.same(client.events.map((e) => e.data), ['1', '3'])
   t.equal(await admin.get(listKey(keyPrefix, 'broken')), 'not a list', 'the foreign key is untouched')
-  t.equal(await admin.xlen(`${keyPrefix}:log`), 2, 'the log holds the two events, nothing of the refused one')
+  t.equal(await admin.xlen(redisKeys(keyPrefix).log), 2, 'the log holds the two events, nothing of the refused one')
 })

@@ -223,7 +223,7 @@ test('a new history whose entries sort before the old position (Redis emptied, i
   const keyPrefix = testPrefix(t, server.url)
   const admin = await adminClient(t, server.url)
   // A history started by a Redis whose clock ran a day ahead: its entries are <tomorrow>-<seq>.
-  await admin.hset(`${keyPrefix}:meta`, 'epoch', 'ahead', 'ms', String(Date.now() + 86_400_000), 'seq', 0)
+  await admin.hset(`{${keyPrefix}}:meta`, 'epoch', 'ahead', 'ms', String(Date.now() + 86_400_000), 'seq', 0)
   const { store: writer, recorder: writerReader } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
   const { recorder } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
   const before = await writer.append('x', 'n', '1')
@@ -302,7 +302,7 @@ test('a history that went back in time (an older snapshot, a lagging replica) st
   await recorder.until(() => recorder.events.length === 5, 'five events')
 
   // As if Redis came back from a snapshot taken after the second event.
-  await admin.hset(`${keyPrefix}:meta`, 'seq', 2)
+  await admin.hset(`{${keyPrefix}}:meta`, 'seq', 2)
   const next = await store.append('x', 'n', '6')
   t.notOk(issued.includes(next.id), `${next.id} was never issued before`)
   t.equal(next.seq, 1, 'a new history')
@@ -374,24 +374,24 @@ test('a script that fails writes nothing; a reader that gets an error retries wi
   await admin.script('FLUSH')
   const { store, recorder } = await openStore(t, { url: server.url, keyPrefix, timeout: TIMEOUT })
 
-  await admin.set(`${keyPrefix}:history:broken`, 'not a list')
+  await admin.set(`{${keyPrefix}}:history:broken`, 'not a list')
   await t.rejects(store.append('broken', 'n', '1'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
-  t.equal(await admin.hget(`${keyPrefix}:meta`, 'seq'), '0', 'no id was used')
-  t.equal(await admin.exists(`${keyPrefix}:log`), 0, 'nothing reached the log')
+  t.equal(await admin.hget(`{${keyPrefix}}:meta`, 'seq'), '0', 'no id was used')
+  t.equal(await admin.exists(`{${keyPrefix}}:log`), 0, 'nothing reached the log')
   await t.rejects(async () => await store.replay(['broken'], { lastEventId: store.newestId() }), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
 
   // The shared log or the checkpoints of another type: refused before anything is written.
   for (const key of ['log', 'checkpoints']) {
-    await admin.set(`${keyPrefix}:${key}`, 'not a stream or sorted set')
+    await admin.set(`{${keyPrefix}}:${key}`, 'not a stream or sorted set')
     await t.rejects(store.append('x', 'n', '1'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } }, key)
-    t.equal(await admin.hget(`${keyPrefix}:meta`, 'seq'), '0', `${key}: no id was used`)
-    t.equal(await admin.exists(`${keyPrefix}:history:x`), 0, `${key}: nothing reached the topic`)
-    await admin.del(`${keyPrefix}:${key}`)
+    t.equal(await admin.hget(`{${keyPrefix}}:meta`, 'seq'), '0', `${key}: no id was used`)
+    t.equal(await admin.exists(`{${keyPrefix}}:history:x`), 0, `${key}: nothing reached the topic`)
+    await admin.del(`{${keyPrefix}}:${key}`)
   }
 
-  await admin.set(`${keyPrefix}:log`, 'not a stream')
+  await admin.set(`{${keyPrefix}}:log`, 'not a stream')
   t.match(await eventually(() => unavailable(store), 'the reader to fail'), { code: 'FST_SSE_STORE_ERROR', cause: { message: /WRONGTYPE/ } })
-  await admin.del(`${keyPrefix}:log`)
+  await admin.del(`{${keyPrefix}}:log`)
   const { id } = await store.append('x', 'n', '2')
   await recorder.until(() => recorder.events.length === 1, 'the reader to recover')
   t.equal(recorder.events[0].id, id)
@@ -438,7 +438,7 @@ test('boot fails fast and clearly when Redis is unreachable', { skip }, async (t
 
   // Answers, but with an error: said so, not mistaken for an unreachable Redis.
   const admin = await adminClient(t, server.url)
-  await admin.set('foreign:meta', 'not a hash')
+  await admin.set('{foreign}:meta', 'not a hash')
   await t.rejects(redisStore({ url: server.url, keyPrefix: 'foreign' }).open(new RecordingContext(1).context()), {
     code: 'FST_SSE_STORE_ERROR',
     message: /could not read its history from Redis \(redis:\/\/127\.0\.0\.1:\d+\), which answered with an error/,

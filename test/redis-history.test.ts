@@ -31,7 +31,7 @@ async function scan (admin: Redis, prefix: string): Promise<string[]> {
   const keys: string[] = []
   let cursor = '0'
   do {
-    const [next, found] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+    const [next, found] = await admin.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000)
     keys.push(...found)
     cursor = next
   } while (cursor !== '0')
@@ -43,7 +43,7 @@ test('a topic is one key with a TTL of historyMaxAge, refreshed by every append'
   const admin = await adminClient(t)
   const store = await openStore(t, keyPrefix, 60_000)
   await store.append('x', 'n', '1')
-  const key = `${keyPrefix}:history:x`
+  const key = `{${keyPrefix}}:history:x`
   const first = await admin.pttl(key)
   t.ok(first > 59_000 && first <= 60_000, `PTTL ${first}`)
   await admin.pexpire(key, 30_000)
@@ -72,7 +72,7 @@ test('a sparse topic costs at most 500 bytes of Redis memory', { skip }, async (
   const store = await openStore(t, keyPrefix, 3_600_000)
   for (const count of [1, 3]) {
     for (let i = 0; i < count; i++) await store.append(`user:${count}`, 'user-count', JSON.stringify({ count: i }))
-    const usage = await admin.memory('USAGE', `${keyPrefix}:history:user:${count}`) as number
+    const usage = await admin.memory('USAGE', `{${keyPrefix}}:history:user:${count}`) as number
     t.ok(usage <= 500, `${count} event(s): ${usage} bytes`)
   }
 })
@@ -88,10 +88,10 @@ test('after many topics, no key without a TTL but the three shared ones; history
   const keys = await scan(admin, keyPrefix)
   const withoutTtl: string[] = []
   for (const key of keys) if (await admin.pttl(key) < 0) withoutTtl.push(key)
-  t.same(withoutTtl, [`${keyPrefix}:checkpoints`, `${keyPrefix}:log`, `${keyPrefix}:meta`])
+  t.same(withoutTtl, [`{${keyPrefix}}:checkpoints`, `{${keyPrefix}}:log`, `{${keyPrefix}}:meta`])
   t.equal(keys.length, 203, 'one key per topic')
-  t.equal(await admin.llen(`${keyPrefix}:history:none:2`), 1, 'history 0: the header alone')
-  t.ok(await admin.zcard(`${keyPrefix}:checkpoints`) <= 9)
+  t.equal(await admin.llen(`{${keyPrefix}}:history:none:2`), 1, 'history 0: the header alone')
+  t.ok(await admin.zcard(`{${keyPrefix}}:checkpoints`) <= 9)
 })
 
 test('a forgotten topic: a reconnect that missed events on it gets sse-reset expired, one that missed none resumes', { skip }, async (t) => {
@@ -102,7 +102,7 @@ test('a forgotten topic: a reconnect that missed events on it gets sse-reset exp
   })
   const { id: seen } = await app.sse.publish({ event: 'n', data: 1, topic: 'x' })
   const { id: missed } = await app.sse.publish({ event: 'n', data: 2, topic: 'x' })
-  await gone(admin, `${keyPrefix}:history:x`)
+  await gone(admin, `{${keyPrefix}}:history:x`)
 
   const reset = new RawSseClient(port, '/events', { 'Last-Event-ID': seen })
   t.teardown(() => reset.close())
@@ -162,18 +162,18 @@ test('finished marks follow historyMaxAge; with historyMaxAge 0 they, and every 
   const store = await openStore(t, keyPrefix, 300, 0)
   await store.append('answer', 't', 'end', true)
   await t.rejects(store.append('answer', 't', 'more'), { code: 'FST_SSE_TOPIC_FINISHED' })
-  const ttl = await admin.pttl(`${keyPrefix}:history:answer`)
+  const ttl = await admin.pttl(`{${keyPrefix}}:history:answer`)
   t.ok(ttl > 0 && ttl <= 300, `PTTL ${ttl}`)
-  await gone(admin, `${keyPrefix}:history:answer`)
+  await gone(admin, `{${keyPrefix}}:history:answer`)
   t.match(await store.append('answer', 't', 'again'), { data: 'again' }, 'forgotten after historyMaxAge: a new topic')
 
   const forever = testPrefix(t)
   const kept = await openStore(t, forever, 0)
   await kept.append('a', 't', 'one')
   await kept.append('answer', 't', 'end', true)
-  t.equal(await admin.pttl(`${forever}:history:answer`), -1)
-  t.equal(await admin.pttl(`${forever}:history:a`), -1)
-  t.equal(await admin.exists(`${forever}:checkpoints`), 0, 'no age limit: no checkpoints')
+  t.equal(await admin.pttl(`{${forever}}:history:answer`), -1)
+  t.equal(await admin.pttl(`{${forever}}:history:a`), -1)
+  t.equal(await admin.exists(`{${forever}}:checkpoints`), 0, 'no age limit: no checkpoints')
   await t.rejects(kept.append('answer', 't', 'more'), { code: 'FST_SSE_TOPIC_FINISHED' })
   // A topic never published has nothing to miss.
   t.same(await kept.replay(['other'], { lastEventId: kept.newestId().replace(/-\d+$/, '-0') }), { events: [], after: 0 })
@@ -183,11 +183,11 @@ test('a topic list of an older history is replaced, not read', { skip }, async (
   const keyPrefix = testPrefix(t)
   const admin = await adminClient(t)
   const store = await openStore(t, keyPrefix, 60_000)
-  await admin.rpush(`${keyPrefix}:history:x`, '1,5,0', '3,1,0,n\nold')
-  await admin.rpush(`${keyPrefix}:history:y`, 'not a header')
+  await admin.rpush(`{${keyPrefix}}:history:x`, '1,5,0', '3,1,0,n\nold')
+  await admin.rpush(`{${keyPrefix}}:history:y`, 'not a header')
   t.same((await store.replay(['x', 'y'], { backfill: Infinity })).events, [], 'not replayed')
   const { id } = await store.append('x', 'n', 'new')
   await store.append('y', 'n', 'new')
   t.same((await store.replay(['x'], { backfill: Infinity })).events.map((e) => e.id), [id])
-  t.equal(await admin.llen(`${keyPrefix}:history:x`), 2)
+  t.equal(await admin.llen(`{${keyPrefix}}:history:x`), 2)
 })

@@ -24,18 +24,21 @@ test('url: a redis:// or rediss:// URL', async (t) => {
   }
 })
 
-test('client: an ioredis client, not a Cluster', async (t) => {
-  for (const client of [null, 'redis', { status: 'ready' }]) {
-    t.throws(() => redisStore({ client } as never), invalid(/"redisStore.client" must be an ioredis client/), String(client))
+test('client: an ioredis client or Cluster', async (t) => {
+  const methods = { duplicate () {}, evalsha () {}, script () {}, xread () {} }
+  for (const client of [null, 'redis', { status: 'ready' }, { ...methods, isCluster: true }]) {
+    t.throws(() => redisStore({ client } as never), invalid(/"redisStore.client" must be an ioredis client \(new Redis\(\.\.\.\) or new Redis\.Cluster\(\[\.\.\.\]\)\)/), JSON.stringify(client))
   }
-  const cluster = new Cluster([{ host: '127.0.0.1', port: 6379 }], { lazyConnect: true })
-  t.throws(() => redisStore({ client: cluster } as never), invalid(/cannot be an ioredis Cluster/))
+  t.doesNotThrow(() => redisStore({ client: new Redis({ lazyConnect: true }) }))
+  t.doesNotThrow(() => redisStore({ client: new Cluster([{ host: '127.0.0.1', port: 6379 }], { lazyConnect: true }) }))
 })
 
 test('keyPrefix, timeout, logLength, and nothing else', async (t) => {
   const url = 'redis://127.0.0.1:6379'
   t.doesNotThrow(() => redisStore({ url, keyPrefix: 'app:sse', timeout: 1, logLength: 1 }))
   for (const keyPrefix of ['', 7, null, 'app\ud800']) t.throws(() => redisStore({ url, keyPrefix } as never), invalid(/"redisStore.keyPrefix" must be a non-empty string/))
+  t.throws(() => redisStore({ url, keyPrefix: '}app' }), invalid(/"redisStore.keyPrefix" must not start with `}`: keys are `\{<keyPrefix>\}:\.\.\.`/))
+  for (const keyPrefix of ['{app}', 'a}b', '{', 'app:sse']) t.doesNotThrow(() => redisStore({ url, keyPrefix }), keyPrefix)
   for (const timeout of [0, 1.5, '5000', 1_073_741_824, null]) {
     t.throws(() => redisStore({ url, timeout } as never), invalid(/"redisStore.timeout" must be an integer from 1 to 1073741823/), String(timeout))
   }

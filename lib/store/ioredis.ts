@@ -15,3 +15,5 @@ function load (): typeof IORedis {
 export const Redis: typeof IORedis.Redis = load().Redis
 // eslint-disable-next-line @typescript-eslint/no-redeclare -- the class's value and its instance type, as ioredis exports them
 export type Redis = IORedis.Redis
+/** What the store runs its commands on: one primary (standalone, Sentinel) or a Cluster. */
+export type RedisClient = IORedis.Redis | IORedis.Cluster

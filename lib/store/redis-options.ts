@@ -1,10 +1,13 @@
 // Options of `redisStore()`: defaults, and the checks that run when the store is created.
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { FST_SSE_INVALID_OPTION } from '../errors'
 import { checkInteger, isWellFormed, MAX_TIMER_MS, orDefault } from '../checks'
 
 interface SseRedisStoreCommonOptions {
-  /** Namespaces every key the store uses, so several apps can share one Redis. Default `'sse'`. */
+  /**
+   * Namespaces every key the store uses, so several apps can share one Redis. Default `'sse'`.
+   * Keys are `{<keyPrefix>}:...`: the braces make it a Redis Cluster hash tag.
+   */
   keyPrefix?: string
   /**
    * Milliseconds. Bounds each command (a `publish` rejects after this), connecting at boot,
@@ -27,8 +30,11 @@ export interface SseRedisStoreUrlOptions extends SseRedisStoreCommonOptions {
 
 /** `redisStore({ client })`: an ioredis client you own; the store never closes it. */
 export interface SseRedisStoreClientOptions extends SseRedisStoreCommonOptions {
-  /** Runs the store's commands; duplicated once for the reader. Not a `Cluster`. */
-  client: Redis
+  /**
+   * Runs the store's commands; duplicated once for the reader. A `Redis` (standalone, Sentinel)
+   * or a `Cluster`: every key of the store is in one hash slot.
+   */
+  client: Redis | Cluster
   url?: never
 }
 
@@ -36,7 +42,7 @@ export type SseRedisStoreOptions = SseRedisStoreUrlOptions | SseRedisStoreClient
 
 export interface RedisStoreSettings {
   url: string | undefined
-  client: Redis | undefined
+  client: Redis | Cluster | undefined
   keyPrefix: string
   timeout: number
   logLength: number
@@ -75,20 +81,21 @@ function checkUrl (url: unknown): string {
   return url
 }
 
-function checkClient (client: unknown): Redis {
+function checkClient (client: unknown): Redis | Cluster {
   const candidate = client as Record<string, unknown> | null
-  if (candidate === null || typeof candidate !== 'object' || CLIENT_METHODS.some((m) => typeof candidate[m] !== 'function')) {
-    throw new FST_SSE_INVALID_OPTION('redisStore.client', 'must be an ioredis client (new Redis(...))')
+  if (candidate === null || typeof candidate !== 'object' || CLIENT_METHODS.some((m) => typeof candidate[m] !== 'function') ||
+    (candidate.isCluster === true && typeof candidate.nodes !== 'function')) {
+    throw new FST_SSE_INVALID_OPTION('redisStore.client', 'must be an ioredis client (new Redis(...) or new Redis.Cluster([...]))')
   }
-  if (candidate.isCluster === true) {
-    throw new FST_SSE_INVALID_OPTION('redisStore.client', 'cannot be an ioredis Cluster: pass a client of one primary (standalone or Sentinel)')
-  }
-  return client as Redis
+  return client as Redis | Cluster
 }
 
 function checkKeyPrefix (prefix: unknown): string {
   if (typeof prefix !== 'string' || prefix === '' || !isWellFormed(prefix)) {
     throw new FST_SSE_INVALID_OPTION('redisStore.keyPrefix', 'must be a non-empty string (without lone surrogates: Redis stores UTF-8)')
+  }
+  if (prefix.startsWith('}')) {
+    throw new FST_SSE_INVALID_OPTION('redisStore.keyPrefix', 'must not start with `}`: keys are `{<keyPrefix>}:...`, and a Redis Cluster would find an empty hash tag `{}` there and spread the keys over several slots')
   }
   return prefix
 }

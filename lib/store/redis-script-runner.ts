@@ -1,6 +1,8 @@
 // Runs the store's Lua scripts by hash. Each is loaded into Redis once: at open, and once more
-// whenever Redis forgot it (a restart, SCRIPT FLUSH), however many calls find out together.
-import type { Redis } from './ioredis'
+// whenever Redis forgot it (a restart, SCRIPT FLUSH, a Cluster failover to a replica that never
+// had it), however many calls find out together.
+import type { Cluster } from 'ioredis'
+import type { RedisClient } from './ioredis'
 import type { RedisScript } from './redis-scripts'
 
 interface Load {
@@ -16,7 +18,7 @@ export class ScriptRunner {
   private readonly loads = new Map<string, Load>()
 
   /** Loads every script: what the first calls would otherwise find missing. */
-  async loadAll (client: Redis, scripts: readonly RedisScript[]): Promise<void> {
+  async loadAll (client: RedisClient, scripts: readonly RedisScript[]): Promise<void> {
     await Promise.all(scripts.map((script) => this.load(client, script).done))
   }
 
@@ -24,7 +26,7 @@ export class ScriptRunner {
    * EVALSHA; on NOSCRIPT, waits for the script to be loaded and runs it again, once. Keys and
    * arguments travel as one array: spread into the call, thousands of them overflow the stack.
    */
-  async run (client: Redis, script: RedisScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+  async run (client: RedisClient, script: RedisScript, keys: string[], args: Array<string | number>): Promise<unknown> {
     const keysAndArgs = [...keys, ...args.map(String)]
     const call = ++this.sent
     try {
@@ -38,9 +40,19 @@ export class ScriptRunner {
     return client.evalsha(script.sha, keys.length, keysAndArgs)
   }
 
-  private load (client: Redis, script: RedisScript): Load {
-    const load = { after: this.sent, done: client.script('LOAD', script.source) }
+  private load (client: RedisClient, script: RedisScript): Load {
+    const load = { after: this.sent, done: scriptLoad(client, script.source) }
     this.loads.set(script.sha, load)
     return load
   }
+}
+
+/**
+ * SCRIPT LOAD names no key, so a Cluster would send it to any one node: it goes to every master
+ * instead, the one serving the store's slot among them (after a failover, NOSCRIPT brings the
+ * calls back here, to the masters of then).
+ */
+function scriptLoad (client: RedisClient, source: string): Promise<unknown> {
+  if (!client.isCluster) return client.script('LOAD', source)
+  return Promise.all((client as Cluster).nodes('master').map((node) => node.script('LOAD', source)))
 }

@@ -4,11 +4,12 @@
 // last entry it saw. The design is explained in docs/redis.md.
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
-import type { RedisOptions } from 'ioredis'
-import { Redis } from './ioredis'
+import type { Cluster, RedisOptions } from 'ioredis'
+import { Redis, type RedisClient } from './ioredis'
 import { FST_SSE_INVALID_OPTION, FST_SSE_STORE_ERROR, FST_SSE_TOPIC_FINISHED } from '../errors'
 import { formatEventId, newEpoch, parseEventId } from '../protocol/event-id'
 import { planBackfill, planReplay } from './plan-replay'
+import { redisKeys, type RedisKeys } from './redis-keys'
 import { resolveRedisOptions, type RedisStoreSettings, type SseRedisStoreOptions } from './redis-options'
 import { ScriptRunner } from './redis-script-runner'
 import { CommandDeadlines } from './command-deadlines'
@@ -31,12 +32,12 @@ export function redisStore (options: SseRedisStoreOptions): SseStore {
 
 export class RedisStore implements SseStore {
   private readonly settings: RedisStoreSettings
-  private readonly keys: { readonly meta: string, readonly log: string, readonly checkpoints: string, readonly history: string }
+  private readonly keys: RedisKeys
   private context: SseStoreContext | undefined
   /** Runs the scripts: the client passed in, or one of ours. */
-  private commands: Redis | undefined
+  private commands: RedisClient | undefined
   /** Ours, always: parked in a blocking XREAD on the shared log. */
-  private reader: Redis | undefined
+  private reader: RedisClient | undefined
   private ownsCommands = false
   private readonly scripts = new ScriptRunner()
   private opened = false
@@ -73,8 +74,7 @@ export class RedisStore implements SseStore {
   constructor (settings: RedisStoreSettings) {
     this.settings = settings
     this.deadlines = new CommandDeadlines(settings.timeout, () => { if (this.ownsCommands) this.commands?.disconnect(true) })
-    const prefix = settings.keyPrefix
-    this.keys = { meta: `${prefix}:meta`, log: `${prefix}:log`, checkpoints: `${prefix}:checkpoints`, history: `${prefix}:history:` }
+    this.keys = redisKeys(settings.keyPrefix)
   }
 
   async open (context: SseStoreContext): Promise<void> {
@@ -110,7 +110,7 @@ export class RedisStore implements SseStore {
       this.reader = this.own(new Redis(url as string, reader))
     } else {
       this.commands = client
-      this.reader = this.own(client.duplicate(reader))
+      this.reader = this.own(duplicateAsReader(client, reader))
     }
     const where = url === undefined ? 'the ioredis client passed in' : describeUrl(url)
     try {
@@ -127,8 +127,8 @@ export class RedisStore implements SseStore {
       throw new FST_SSE_STORE_ERROR(`connect to Redis (${where}) ${why}; check that it is running and reachable`, { cause })
     }
     try {
-      if (await this.call(isClusterNode(this.commands), `ask Redis (${where}) whether it is a Cluster node`)) {
-        throw new FST_SSE_INVALID_OPTION(url === undefined ? 'redisStore.client' : 'redisStore.url', `points at a Redis Cluster node (${where}), which spreads keys over several nodes: every publish would fail with CROSSSLOT. A Cluster needs an ioredis \`Cluster\` client passed as \`client\`, which this version does not support yet; use a standalone or Sentinel primary`)
+      if (!this.commands.isCluster && await this.call(isClusterNode(this.commands as Redis), `ask Redis (${where}) whether it is a Cluster node`)) {
+        throw new FST_SSE_INVALID_OPTION(url === undefined ? 'redisStore.client' : 'redisStore.url', `points at a Redis Cluster node (${where}), and a connection to one node cannot follow the Cluster's redirections: pass an ioredis Cluster client as \`client\` instead, redisStore({ client: new Redis.Cluster([{ host, port }, ...]) })`)
       }
       // Each script once, now: not once per call that would find it missing.
       await this.call(this.scripts.loadAll(this.commands, SCRIPTS), `load its scripts into Redis (${where}), which answered with an error`)
@@ -289,7 +289,7 @@ export class RedisStore implements SseStore {
   }
 
   /** Follows one shared log for every topic, in seq order, until the store closes. */
-  private async read (reader: Redis): Promise<void> {
+  private async read (reader: RedisClient): Promise<void> {
     const watchdog = this.watchdog as NodeJS.Timeout
     while (!this.closing) {
       try {
@@ -321,7 +321,7 @@ export class RedisStore implements SseStore {
   }
 
   /** After a blip: which history does Redis hold now? The same one resumes where it stopped. */
-  private async resync (reader: Redis): Promise<void> {
+  private async resync (reader: RedisClient): Promise<void> {
     const [epoch, ms, seq] = await this.scripts.run(reader, HISTORY_SCRIPT, [this.keys.meta, this.keys.log], [this.candidate, this.epoch, this.floor]) as [string, string, number]
     // Answered while the store closed: nothing is served or reported any more.
     if (this.closing) return
@@ -363,7 +363,7 @@ export class RedisStore implements SseStore {
   }
 
   /** Waits before the reader retries: for the connection to come back, or a while after an error. */
-  private async pause (reader: Redis): Promise<void> {
+  private async pause (reader: RedisClient): Promise<void> {
     const signal = this.stop.signal
     if (reader.status !== 'ready') return untilReady(reader, signal)
     // Redis answered with an error (a key of the wrong type, say): do not spin on it.
@@ -408,8 +408,11 @@ export class RedisStore implements SseStore {
     }
   }
 
-  private own (client: Redis): Redis {
-    client.on('error', (err: unknown) => { this.lastError = err })
+  private own<T extends RedisClient> (client: T): T {
+    const remember = (err: unknown): void => { this.lastError = err }
+    client.on('error', remember)
+    // A Cluster reports a node's connection errors apart from its own.
+    if (client.isCluster) client.on('node error', remember)
     return client
   }
 
@@ -441,6 +444,27 @@ function eventsOf (epoch: string, topic: string, entries: string[]): SseStoredEv
   return events
 }
 
+/**
+ * The reader's connection, from the client passed in. A Cluster's is a Cluster too: the same
+ * nodes and options (TLS, password, NAT map), with the per-connection ones under `redisOptions`.
+ */
+function duplicateAsReader (client: RedisClient, options: RedisOptions): RedisClient {
+  if (!client.isCluster) return (client as Redis).duplicate(options)
+  const cluster = client as Cluster
+  const { lazyConnect, enableOfflineQueue, retryStrategy, ...perNode } = options
+  return cluster.duplicate([], {
+    lazyConnect,
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy,
+    // A node's connection that drops fails the read at once, rather than resending it after a
+    // delay: the loop resumes itself (what maxRetriesPerRequest: 0 does for one connection).
+    retryDelayOnFailover: 0,
+    // The log is read from the master: a replica may be behind what the scripts wrote.
+    scaleReads: 'master',
+    redisOptions: { ...cluster.options.redisOptions, ...perNode }
+  })
+}
+
 /** ioredis' default: 50 ms more per attempt, at most 2 s between attempts. */
 function reconnectDelay (attempt: number): number {
   return Math.min(attempt * 50, 2000)
@@ -469,14 +493,14 @@ function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /** A client passed in may still be connecting; its own 'error' while waiting fails the boot. */
-async function whenReady (client: Redis, signal: AbortSignal): Promise<void> {
+async function whenReady (client: RedisClient, signal: AbortSignal): Promise<void> {
   if (client.status === 'ready') return
   if (client.status === 'end') throw new Error('fastify-sse-hub: the ioredis client passed to redisStore() was closed')
   if (client.status === 'wait') client.connect().catch(() => {})
   await once(client, 'ready', { signal })
 }
 
-function untilReady (client: Redis, signal: AbortSignal): Promise<void> {
+function untilReady (client: RedisClient, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       client.off('ready', done)

@@ -10,27 +10,31 @@ import type { Test } from 'tap'
 
 /** A port nothing listens on right now (the kernel's choice, released at once). */
 export async function sparePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
+  return (await sparePorts(1))[0]
+}
+
+/** `count` different spare ports: each is held until all are chosen. */
+export async function sparePorts (count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer().listen(0, '127.0.0.1'))
+  await Promise.all(servers.map((server) => once(server, 'listening')))
+  const ports = servers.map((server) => (server.address() as { port: number }).port)
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  return ports
 }
 
 export class RedisServer {
   readonly port: number
   readonly url: string
   private readonly dir: string
-  private readonly cluster: boolean
+  /** A Cluster node's bus port, or undefined for a standalone server. */
+  private readonly busPort: number | undefined
   private child: ChildProcess | undefined
 
-  private constructor (port: number, dir: string, cluster: boolean) {
+  private constructor (port: number, dir: string, busPort: number | undefined) {
     this.port = port
     this.url = `redis://127.0.0.1:${port}`
     this.dir = dir
-    this.cluster = cluster
+    this.busPort = busPort
   }
 
   /**
@@ -38,7 +42,9 @@ export class RedisServer {
    * Redis Cluster node (alone, it serves no slot, but says `cluster_enabled:1`).
    */
   static async start (t: Test, { cluster = false } = {}): Promise<RedisServer> {
-    const server = new RedisServer(await sparePort(), mkdtempSync(join(tmpdir(), 'sse-redis-')), cluster)
+    // A bus port of its own: the default, port + 10000, may be taken or past 65535.
+    const [port, busPort] = await sparePorts(cluster ? 2 : 1)
+    const server = new RedisServer(port, mkdtempSync(join(tmpdir(), 'sse-redis-')), busPort)
     t.teardown(async () => {
       await server.kill()
       rmSync(server.dir, { recursive: true, force: true })
@@ -54,7 +60,7 @@ export class RedisServer {
       '--dir', this.dir, '--dbfilename', 'dump.rdb',
       // Small stream nodes, so that approximate trimming of a short log happens in tests.
       '--stream-node-max-entries', '4',
-      ...(this.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, 'nodes.conf')] : [])
+      ...(this.busPort === undefined ? [] : ['--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, 'nodes.conf'), '--cluster-port', String(this.busPort)])
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
     let output = ''

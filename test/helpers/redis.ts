@@ -41,6 +41,13 @@ export const redisServerSkip: string | false = check(
     : 'no `redis-server` binary on PATH to start a private server for the fault tests'
 )
 
+/** `false`, or why the suites that start their own Redis Cluster (`redis-server`, `redis-cli`) are skipped. */
+export const redisClusterSkip: string | false = redisServerSkip || check(
+  spawnSync('redis-cli', ['--version'], { env: childEnv() }).status === 0
+    ? false
+    : 'no `redis-cli` binary on PATH to create a private Redis Cluster (Debian: redis-tools)'
+)
+
 /** A key prefix no other test (or app) uses; its keys are deleted in the test's teardown. */
 export function testPrefix (t: Test, url = REDIS_URL): string {
   const prefix = `sse-test-${randomBytes(6).toString('hex')}`
@@ -56,7 +63,7 @@ export async function deleteKeys (url: string, prefix: string): Promise<void> {
     await admin.connect()
     let cursor = '0'
     do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000)
       if (keys.length > 0) await admin.del(...keys)
       cursor = next
     } while (cursor !== '0')
