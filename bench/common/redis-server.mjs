@@ -101,11 +101,11 @@ export function callsBetween (before, after) {
   return { total, byCommand }
 }
 
-/** Deletes every key under `prefix:` (SCAN, never FLUSH: the server may be shared). */
+/** Deletes every key of the store with `prefix` (`{prefix}:*`; SCAN, never FLUSH: the server may be shared). */
 export async function deleteKeys (admin, prefix) {
   let cursor = '0'
   do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000)
     if (keys.length > 0) await admin.del(...keys)
     cursor = next
   } while (cursor !== '0')
