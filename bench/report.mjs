@@ -723,14 +723,11 @@ function markdown (results, cells, goals) {
   if (results.micro) {
     lines.push('## Micro-benchmarks', '', `\`node bench/micro.mjs\`: a plain hrtime loop timing batches of ≥ 1 ms, median ns per operation, imported from \`dist/\`, ${microRun(results)}, ${results.micro.timeMs} ms of samples per case. \`encodeEvent\` alone returns a rope (string concatenation is lazy in V8); the \`Buffer.from\` line is what the hub pays per event:`, '', ...microTable(results.micro), '')
   }
-  const boundedHistory = join(BENCH, 'notes', 'bounded-history.md')
-  if (existsSync(boundedHistory)) lines.push(readFileSync(boundedHistory, 'utf8').trim(), '')
-  const shutdownSpread = join(BENCH, 'notes', 'shutdown-spread.md')
-  if (existsSync(shutdownSpread)) lines.push(readFileSync(shutdownSpread, 'utf8').trim(), '')
-  const method = join(BENCH, 'notes', 'method.md')
-  if (existsSync(method)) lines.push(readFileSync(method, 'utf8').trim(), '')
-  const analysis = join(BENCH, 'notes', 'analysis.md')
-  if (existsSync(analysis)) lines.push(readFileSync(analysis, 'utf8').trim(), '')
+  // Hand-written sections, measured by their own benches, in this order.
+  for (const name of ['bounded-history', 'shutdown-spread', 'redis-at-scale', 'method', 'analysis']) {
+    const note = join(BENCH, 'notes', `${name}.md`)
+    if (existsSync(note)) lines.push(readFileSync(note, 'utf8').trim(), '')
+  }
   return lines.join('\n')
 }
 
