@@ -5,7 +5,7 @@ import { validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders, type
 import { describe } from './checks'
 import { FST_SSE_INVALID_FIELD } from './errors'
 import { PipelinedResponses } from './pipelined'
-import { encodeEvent, encodeIdOnly, encodeRetry, RESET_EVENT } from './protocol/encode'
+import { encodeIdOnly, encodeRetry } from './protocol/encode'
 import { checkField, rejectUnknownKeys } from './schemas'
 import type { SseReplay, SseReplayFrom, SseStore, SseStoredEvent } from './store/types'
 import { LiveStream, type SseResponse, type StreamOwner } from './stream'
@@ -118,18 +118,7 @@ export class StreamOpener {
   /** Sends the headers and what the stream is owed, then what waited; ends it if every topic is finished. */
   private start (stream: LiveStream, plan: SseReplay, primeId: string | undefined): void {
     if (stream.ended) return
-    const frames: Buffer[] = []
-    if (plan.reset !== undefined) {
-      const data = JSON.stringify({ lastEventId: stream.lastEventId, reason: plan.reset.reason })
-      frames.push(Buffer.from(encodeEvent(plan.reset.id, RESET_EVENT, data)))
-    }
-    let after = plan.after
-    let sentId = plan.reset?.id ?? primeId ?? stream.lastEventId
-    for (const event of plan.events) {
-      frames.push(this.host.frameOf(event))
-      after = event.seq
-      sentId = event.id
-    }
+    const { frames, after, sentId } = this.owed(stream, plan, primeId)
     const finished = plan.finished?.length ?? 0
     const done = stream.topics.length > 0 && finished === stream.topics.length
     // Every topic finished and nothing owed: 204, so EventSource stops reconnecting for good.
@@ -148,6 +137,33 @@ export class StreamOpener {
     stream.sentId = sentId
     stream.finishReplay(frames, after)
     if (done) process.nextTick(() => stream.end('server'))
+  }
+
+  /**
+   * An open stream replayed in band, from the last id it was sent (its instance missed events):
+   * what it is owed, then what waited meanwhile; a topic whose final event it gets is finished.
+   */
+  resume (stream: LiveStream, plan: SseReplay): void {
+    if (stream.ended) return
+    const { frames, after, sentId } = this.owed(stream, plan, undefined)
+    stream.sentId = sentId
+    stream.finishReplay(frames, after)
+    for (const event of plan.events) if (event.last === true) stream.finishTopic()
+  }
+
+  /** The frames of a replay (its `sse-reset` first), where it leaves off, and the last id in it. */
+  private owed (stream: LiveStream, plan: SseReplay, primeId: string | undefined): { frames: Buffer[], after: number, sentId: string | undefined } {
+    const frames: Buffer[] = []
+    // The reset names where the stream was: the client's Last-Event-ID, or the last id sent.
+    if (plan.reset !== undefined) frames.push(Buffer.from(stream.resetFrame(plan.reset.reason, plan.reset.id)))
+    let after = plan.after
+    let sentId = plan.reset?.id ?? primeId ?? stream.sentId
+    for (const event of plan.events) {
+      frames.push(this.host.frameOf(event))
+      after = event.seq
+      sentId = event.id
+    }
+    return { frames, after, sentId }
   }
 
   /** HEAD: 204 where GET would get it, else the headers; no body either way. */

@@ -425,8 +425,13 @@ export class LiveStream implements SseStream, BudgetedStream {
     if (sent !== undefined && sent >= Number(id.slice(dash + 1))) return
     // A new history numbers from 1 again: a position in the old one skips nothing of it.
     if (reason === 'unknown') this.skipUpTo = 0
-    this.write(encodeEvent(id, RESET_EVENT, JSON.stringify({ lastEventId: this.sentId, reason })))
+    this.write(this.resetFrame(reason, id))
     this.sentId = id
+  }
+
+  /** `sse-reset`: why, and where the stream was (the last id it was sent, or the client's). */
+  resetFrame (reason: SseResetReason, id: string): string {
+    return encodeEvent(id, RESET_EVENT, JSON.stringify({ lastEventId: this.sentId, reason }))
   }
 
   /** The final event of one of its topics was written: with none left, the stream ends. */

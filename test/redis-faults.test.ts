@@ -456,3 +456,42 @@ test('boot fails fast and clearly when Redis is unreachable', { skip }, async (t
   t.ok(Date.now() - started < 2 * TIMEOUT, 'bounded by the timeout')
   proxy.restore()
 })
+
+test('an instance cut off for longer than the log keeps: its streams stay open and are replayed in band, exactly where their topics still hold what they missed', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const proxy = await TcpProxy.start(t, server.port)
+  const keyPrefix = testPrefix(t, server.url)
+  const options = { history: (topic: string) => topic === 'short' ? 2 : 100 }
+  const routes = (app: TestApp['app']): void => {
+    app.get('/t', (request, reply) => reply.sse({ topics: [(request.query as { topic: string }).topic] }))
+  }
+  const a = await listen(t, { ...options, store: redisStore({ url: server.url, keyPrefix, timeout: TIMEOUT, logLength: 4 }) }, routes)
+  const b = await listen(t, { ...options, store: redisStore({ url: proxy.url, keyPrefix, timeout: TIMEOUT, logLength: 4 }) }, routes)
+  const long = new RawSseClient(b.port, '/t?topic=long')
+  const short = new RawSseClient(b.port, '/t?topic=short')
+  t.teardown(() => { long.close(); short.close() })
+  await long.until(() => long.items.length > 0, 'long primed')
+  await short.until(() => short.items.length > 0, 'short primed')
+  const before = (await a.app.sse.publish({ event: 'n', data: 0, topic: 'short' })).id
+  await short.eventCount(1)
+
+  proxy.cut()
+  const onLong: string[] = []
+  const onShort: string[] = []
+  for (let n = 1; n <= 12; n++) {
+    const topic = n % 3 === 0 ? 'short' : 'long'
+    const { id } = await a.app.sse.publish({ event: 'n', data: n, topic })
+    ;(topic === 'short' ? onShort : onLong).push(id)
+  }
+  proxy.restore()
+  await long.eventCount(8)
+  t.same(long.events.map((e) => [e.type, e.lastEventId]), onLong.map((id) => ['n', id]), 'long kept all 8 it missed: replayed exactly, no reset')
+  await short.eventCount(4)
+  t.same(short.events.map((e) => e.type), ['n', 'sse-reset', 'n', 'n'])
+  t.same(JSON.parse(short.events[1].data), { lastEventId: before, reason: 'expired' }, 'short kept 2 of its 4: reset, naming the last id it was sent')
+  t.same(short.events.slice(2).map((e) => e.lastEventId), onShort.slice(2))
+  const { id: next } = await eventually(() => a.app.sse.publish({ event: 'n', data: 'next', topic: 'long' }), 'a')
+  await long.eventCount(9)
+  t.equal(long.events[8].lastEventId, next, 'and the live events go on')
+  t.notOk(long.ended || short.ended, 'no stream ended')
+})

@@ -72,6 +72,12 @@ class ControlledStore implements SseStore {
     this.context.reset?.(reason, id)
   }
 
+  /** The held events never reach this instance, as when it falls behind what a shared store keeps. */
+  dropHeld (): void {
+    this.holdDeliveries = false
+    this.held = []
+  }
+
   release (): void {
     this.holdDeliveries = false
     for (const event of this.held.splice(0)) this.context.deliver(event)
@@ -255,9 +261,9 @@ test('a client that leaves during a slow replay is never written to', async (t) 
   t.equal(app.sse.stats().connections, 0)
 })
 
-test('a store that lost events: every stream on a topic gets sse-reset in band and stays open; private streams get nothing', async (t) => {
+test('an instance that missed events: each stream is replayed in band from the last id it was sent, exactly where its topics still hold them, else after sse-reset; none ends', async (t) => {
   const store = new ControlledStore()
-  const { app, port } = await listen(t, { store }, (app) => {
+  const { app, port } = await listen(t, { store, history: 2 }, (app) => {
     app.get('/events', (_request, reply) => reply.sse())
     app.get('/two', (_request, reply) => reply.sse({ topics: ['broadcast', 'other'] }))
     app.get('/private', (_request, reply) => { reply.sse({ topics: [] }).send({ event: 'hello', data: 1 }) })
@@ -272,25 +278,46 @@ test('a store that lost events: every stream on a topic gets sse-reset in band a
   const first = await app.sse.publish({ event: 'e', data: 1 })
   await a.eventCount(1)
   await two.eventCount(1)
-  const { id: second } = await app.sse.publish({ event: 'e', data: 2, topic: 'other' })
 
-  // As the Redis store reports an instance that fell behind: the events up to `gap` are gone.
-  const gap = formatEventId(second.slice(0, second.lastIndexOf('-')), Number(second.slice(second.lastIndexOf('-') + 1)) + 5)
-  store.reset('expired', gap)
-  const third = await app.sse.publish({ event: 'e', data: 3 })
+  // Published while this instance was cut off: they never arrive here live.
+  store.holdDeliveries = true
+  const missed: string[] = []
+  for (const topic of ['other', 'other', 'other', 'broadcast']) missed.push((await app.sse.publish({ event: 'e', data: missed.length + 2, topic })).id)
+  store.dropHeld()
+  store.reset('expired', missed[3])
+  const live = await app.sse.publish({ event: 'e', data: 6 })
+
   await a.eventCount(3)
-  await two.eventCount(4)
-  t.same(a.events.map((e) => [e.type, e.lastEventId, e.data]), [
-    ['e', first.id, '1'],
-    ['sse-reset', gap, JSON.stringify({ lastEventId: first.id, reason: 'expired' })],
-    ['e', third.id, '3']
-  ], 'the reset names the last id the stream was sent, carries the resume id, and the live events go on')
-  t.same(two.events.map((e) => [e.type, e.lastEventId]), [['e', first.id], ['e', second], ['sse-reset', gap], ['e', third.id]])
-  t.same(JSON.parse(two.events[2].data), { lastEventId: second, reason: 'expired' })
+  t.same(a.events.map((e) => [e.type, e.lastEventId]), [['e', first.id], ['e', missed[3]], ['e', live.id]],
+    'broadcast still holds what a missed: replayed exactly, no reset, then live')
+  await two.eventCount(6)
+  t.same(two.events.map((e) => e.type), ['e', 'sse-reset', 'e', 'e', 'e', 'e'])
+  t.same(JSON.parse(two.events[1].data), { lastEventId: first.id, reason: 'expired' }, 'other kept 2 of its 3: the reset names the last id the stream was sent')
+  t.same(two.events.slice(2).map((e) => e.lastEventId), [missed[1], missed[2], missed[3], live.id], 'then what every topic still holds, then live')
+  t.equal(two.events[1].lastEventId, missed[0], 'a reconnect from the reset resumes exactly')
   t.notOk(a.ended || two.ended || own.ended, 'no stream ended')
   t.equal(own.events.length, 1, 'a private stream never relied on the store')
-  t.equal(app.sse.stats().connections, 3)
 })
+
+for (const failure of ['sync', 'async'] as const) {
+  test(`an instance that missed events, and a store that cannot replay (${failure}): sse-reset expired at the gap, then live`, async (t) => {
+    const store = new ControlledStore()
+    const { app, port } = await listen(t, { store })
+    const a = client(t, port)
+    await a.until(() => a.items.length > 0, 'a open')
+    const first = await app.sse.publish({ event: 'e', data: 1 })
+    await a.eventCount(1)
+    store.holdDeliveries = true
+    const gap = await app.sse.publish({ event: 'e', data: 2 })
+    store.dropHeld()
+    store.failReplay = failure
+    store.reset('expired', gap.id)
+    const live = await app.sse.publish({ event: 'e', data: 3 })
+    await a.eventCount(3)
+    t.same(a.events.map((e) => [e.type, e.lastEventId]), [['e', first.id], ['sse-reset', gap.id], ['e', live.id]])
+    t.same(JSON.parse(a.events[1].data), { lastEventId: first.id, reason: 'expired' })
+  })
+}
 
 test('a reset while a replay is pending waits behind it; a stream whose replay is already past the reset point gets none', async (t) => {
   const store = new ControlledStore()
