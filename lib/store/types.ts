@@ -53,11 +53,11 @@ export interface SseStoreContext {
    */
   disconnect (topic: string): void
   /**
-   * Optional. A shared store calls this when some events will never be delivered here: the
-   * shared history was lost and a new one began (`unknown`), or this instance fell further
-   * behind than the store keeps (`expired`). `id` is where the events delivered next follow on:
-   * a client that resumes from it is replayed exactly. The hub sends each open stream
-   * `sse-reset` with that id, in order with the events, and the stream goes on with them.
+   * Optional. A shared store calls this when some events will never be delivered here, in
+   * order with the events: the shared history was lost and a new one began (`unknown`: the hub
+   * sends each open stream `sse-reset` with `id`, where the events delivered next follow on), or
+   * this instance fell further behind than the store keeps (`expired`: the hub replays each open
+   * stream in band from the last id it was sent, `id` being the last one missed). Streams stay open.
    */
   reset? (reason: SseResetReason, id: string): void
 }
