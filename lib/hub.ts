@@ -352,7 +352,7 @@ export class Hub implements OpenerHost {
           stream.write(joined)
           stream.sentId = events[events.length - 1].id
           // Nothing follows a topic's final event: it is the last of the list, if there.
-          if (events[events.length - 1].last === true) stream.finishTopic()
+          if (events[events.length - 1].last === true) stream.finishTopic(stream.topics[0])
         } else {
           const lists = (oneByOne ??= new Map()).get(stream)
           if (lists === undefined) oneByOne.set(stream, [events])

@@ -133,7 +133,7 @@ export class StreamOpener {
     } else {
       this.openWithRetry(stream)
     }
-    stream.topicsFinished(finished)
+    stream.topicsFinished(plan.finished ?? [])
     stream.sentId = sentId
     stream.finishReplay(frames, after)
     if (done) process.nextTick(() => stream.end('server'))
@@ -141,14 +141,20 @@ export class StreamOpener {
 
   /**
    * An open stream replayed in band, from the last id it was sent (its instance missed events):
-   * what it is owed, then what waited meanwhile; a topic whose final event it gets is finished.
+   * what it is owed, then what waited meanwhile; the topics the replay found finished are. A
+   * `disconnect(topic)` it missed ends it after the events before it, as it would have live.
    */
   resume (stream: LiveStream, plan: SseReplay): void {
     if (stream.ended) return
-    const { frames, after, sentId } = this.owed(stream, plan, undefined)
+    const disconnected = plan.disconnected
+    const owed = disconnected === undefined ? plan : { ...plan, events: plan.events.filter((event) => event.seq < disconnected) }
+    const { frames, after, sentId } = this.owed(stream, owed, undefined)
     stream.sentId = sentId
+    // The live events that waited came after the disconnect.
+    if (disconnected !== undefined) stream.dropHeldEvents()
     stream.finishReplay(frames, after)
-    for (const event of plan.events) if (event.last === true) stream.finishTopic()
+    if (disconnected !== undefined) stream.close()
+    else for (const topic of plan.finished ?? []) if (!stream.ended) stream.finishTopic(topic)
   }
 
   /** The frames of a replay (its `sse-reset` first), where it leaves off, and the last id in it. */

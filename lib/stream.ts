@@ -93,8 +93,8 @@ export class LiveStream implements SseStream, BudgetedStream {
   private readonly res: SseResponse
   /** The response headers, until they are written with the status. */
   private head: OutgoingHttpHeaders | undefined
-  /** Topics of this stream not finished yet: it ends once none is left. */
-  private unfinished: number
+  /** Its topics whose final event it has (made on the first): it ends once it has them all. */
+  private finished: Set<string> | undefined
   private readonly backlog: { readonly writableLength: number }
   private reason: SseCloseReason | undefined
   private closedPromise: Promise<SseCloseReason> | undefined
@@ -121,7 +121,6 @@ export class LiveStream implements SseStream, BudgetedStream {
     this.res = res
     this.head = head
     this.topics = topics
-    this.unfinished = topics.length
     this.lastEventId = lastEventId
     this.sentId = lastEventId
     // HTTP/2 buffers in the stream, HTTP/1 in the response and its socket.
@@ -362,9 +361,9 @@ export class LiveStream implements SseStream, BudgetedStream {
     this.res.end()
   }
 
-  /** `count` of its topics were already finished when it started. */
-  topicsFinished (count: number): void {
-    this.unfinished -= count
+  /** These of its topics were already finished when it started. */
+  topicsFinished (topics: readonly string[]): void {
+    for (const topic of topics) (this.finished ??= new Set()).add(topic)
   }
 
   /**
@@ -407,7 +406,7 @@ export class LiveStream implements SseStream, BudgetedStream {
     this.skipUpTo = 0
     this.write(frame)
     this.sentId = event.id
-    if (event.last === true) this.finishTopic()
+    if (event.last === true) this.finishTopic(event.topic)
   }
 
   /**
@@ -435,8 +434,16 @@ export class LiveStream implements SseStream, BudgetedStream {
   }
 
   /** The final event of one of its topics was written: with none left, the stream ends. */
-  finishTopic (): void {
-    if (--this.unfinished === 0) this.end('server')
+  finishTopic (topic: string): void {
+    const finished = this.finished ??= new Set()
+    if (finished.has(topic)) return
+    finished.add(topic)
+    if (finished.size === this.topics.length) this.end('server')
+  }
+
+  /** Forgets the live events waiting behind a replay; its handler's own writes stay. */
+  dropHeldEvents (): void {
+    this.queue = (this.queue as QueuedWrite[]).filter((item) => item.event === undefined && item.reset === undefined)
   }
 
   /** Sends what a replay found, then everything that waited behind it. */

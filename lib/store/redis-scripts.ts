@@ -58,17 +58,19 @@ local function int(n)
   return string.format('%d', n)
 end
 
--- A topic's history is one list: a header '<ms>,<dropped>,<final>' (the history it belongs to,
--- the newest seq of the topic no longer kept, the seq of its final event or 0), then its kept
--- events '<seq>,<time>,<last>,<event>\\n<data>', oldest first. Returns the list's length, dropped
--- and final; a length of 0 when the key holds nothing of this history, then whether it holds
--- something else (an older history's topic) to replace. (LLEN fails on a key of another type.)
+-- A topic's history is one list: a header '<ms>,<dropped>,<final>,<disconnected>' (the history
+-- it belongs to, the newest seq of the topic no longer kept, the seq of its final event or 0,
+-- the seq of its latest disconnect(topic) or 0), then its kept events
+-- '<seq>,<time>,<last>,<event>\\n<data>', oldest first. Returns the list's length, dropped, final
+-- and disconnected; a length of 0 when the key holds nothing of this history, then whether it
+-- holds something else (an older history's topic) to replace. (LLEN fails on a key of another
+-- type.)
 local function topic(key, ms)
   local length = redis.call('LLEN', key)
-  if length == 0 then return 0, 0, 0, false end
-  local hms, dropped, final = string.match(redis.call('LINDEX', key, 0), '^(%d+),(%d+),(%d+)$')
-  if hms ~= ms then return 0, 0, 0, true end
-  return length, tonumber(dropped), tonumber(final), false
+  if length == 0 then return 0, 0, 0, false, 0 end
+  local hms, dropped, final, disconnected = string.match(redis.call('LINDEX', key, 0), '^(%d+),(%d+),(%d+),(%d+)$')
+  if hms ~= ms then return 0, 0, 0, true, 0 end
+  return length, tonumber(dropped), tonumber(final), false, tonumber(disconnected)
 end
 
 -- The seq (which = 1) or append time (which = 2) of the event at index i of a topic's list.
@@ -142,11 +144,12 @@ local now = clock()
 local topics = {}
 for i = 1, k do
   local key = KEYS[3 + i]
-  local length, dropped, final, stale = topic(key, ms)
+  local length, dropped, final, stale, disconnected = topic(key, ms)
   -- A topic without a list of this history: what it may have held before is bounded.
   if length == 0 then dropped = forgotten(KEYS[3], ms, now, maxAge, newest) end
   topics[i] = { key = key, name = ARGV[5 + 2 * i], keep = tonumber(ARGV[6 + 2 * i]), length = length,
-    dropped = dropped, final = final, stale = stale, added = {}, addedSeqs = {}, written = false }
+    dropped = dropped, final = final, stale = stale, disconnected = disconnected, added = {}, addedSeqs = {},
+    written = false, removeOld = 0, removeNew = 0 }
 end
 local checkpoint = false
 if maxAge > 0 then
@@ -168,6 +171,10 @@ for at = 7 + 2 * k, #ARGV, 4 do
     entry[#entry + 1] = t.name
     entry[#entry + 1] = ''
     entry[#entry + 1] = ''
+    -- Recorded in the topic's header too: an instance that misses this log entry (it fell
+    -- behind) learns of it when it replays its streams.
+    t.disconnected = seq
+    t.written = true
     result[#result + 1] = seq
   elseif t.final > 0 then
     result[#result + 1] = 0
@@ -190,6 +197,26 @@ for at = 7 + 2 * k, #ARGV, 4 do
   end
 end
 if seq == newest then return result end
+
+-- What each list pushes out (over the cap with the new events, the oldest first, or older than
+-- maxAge) and so the newest seq it no longer keeps: reads, still before the first write.
+for i = 1, k do
+  local t = topics[i]
+  if t.written then
+    local events = math.max(t.length - 1, 0)
+    local over = events + #t.added - t.keep
+    if over > 0 then
+      t.removeOld = math.min(events, over)
+      t.removeNew = over - t.removeOld
+    end
+    if maxAge > 0 then
+      while t.removeOld < events and field(t.key, t.removeOld + 1, 2) < now - maxAge do t.removeOld = t.removeOld + 1 end
+    end
+    if t.removeOld > 0 then t.dropped = math.max(t.dropped, field(t.key, t.removeOld, 1)) end
+    if t.removeNew > 0 then t.dropped = math.max(t.dropped, t.addedSeqs[t.removeNew]) end
+  end
+end
+
 redis.call('HSET', KEYS[1], 'seq', seq)
 -- Trimmed by seq, in whole nodes of the stream (~): the entries of about the last ARGV[4] seqs.
 local keepFrom = seq - tonumber(ARGV[4])
@@ -198,35 +225,21 @@ if keepFrom > 0 then
 else
   redis.call('XADD', KEYS[2], ms .. '-' .. int(seq), unpack(entry))
 end
-
 for i = 1, k do
   local t = topics[i]
   if t.written then
-    -- Events pushed out: over the cap (with the new ones, the oldest first), or older than maxAge.
-    local events = math.max(t.length - 1, 0)
-    local removeOld, removeNew = 0, 0
-    local over = events + #t.added - t.keep
-    if over > 0 then
-      removeOld = math.min(events, over)
-      removeNew = over - removeOld
-    end
-    if maxAge > 0 then
-      while removeOld < events and field(t.key, removeOld + 1, 2) < now - maxAge do removeOld = removeOld + 1 end
-    end
-    if removeOld > 0 then t.dropped = math.max(t.dropped, field(t.key, removeOld, 1)) end
-    if removeNew > 0 then t.dropped = math.max(t.dropped, t.addedSeqs[removeNew]) end
-    local head = ms .. ',' .. int(t.dropped) .. ',' .. int(t.final)
+    local head = ms .. ',' .. int(t.dropped) .. ',' .. int(t.final) .. ',' .. int(t.disconnected)
     if t.length == 0 then
       if t.stale then redis.call('DEL', t.key) end
       redis.call('RPUSH', t.key, head)
-    elseif removeOld > 0 then
-      redis.call('LPOP', t.key, removeOld + 1)
+    elseif t.removeOld > 0 then
+      redis.call('LPOP', t.key, t.removeOld + 1)
       redis.call('LPUSH', t.key, head)
     else
       redis.call('LSET', t.key, 0, head)
     end
     -- In slices: unpack() of thousands of values would overflow Lua's stack.
-    for from = removeNew + 1, #t.added, 1000 do
+    for from = t.removeNew + 1, #t.added, 1000 do
       redis.call('RPUSH', t.key, unpack(t.added, from, math.min(from + 999, #t.added)))
     end
     if maxAge > 0 then redis.call('PEXPIRE', t.key, maxAge) else redis.call('PERSIST', t.key) end
@@ -244,8 +257,9 @@ return result
  * client's Last-Event-ID (seq -1 when it has none); ARGV[6]: historyMaxAge.
  * Returns { epoch, newest seq, then per topic: dropped-up-to seq (events older than
  * historyMaxAge count as dropped), its events after the point the replay starts from, the seq
- * of its final event or 0 }. That point is computed as `planReplay` does, so only needed events
- * travel; `planReplay` then decides on them in JavaScript, the same way for every store.
+ * of its final event or 0, the seq of its latest disconnect or 0 }. That point is computed as
+ * `planReplay` does, so only needed events travel; `planReplay` then decides on them in
+ * JavaScript, the same way for every store.
  */
 export const REPLAY_SCRIPT = script(`
 local epoch, ms, newest = history()
@@ -254,18 +268,18 @@ local now = clock()
 local count = #KEYS - 3
 local last = -1
 if ARGV[4] == epoch and tonumber(ARGV[5]) <= newest then last = tonumber(ARGV[5]) end
-local lengths, dropped, finals = {}, {}, {}
+local lengths, dropped, finals, disconnects = {}, {}, {}, {}
 local complete = 0
 for i = 1, count do
   local key = KEYS[3 + i]
-  local length, upTo, final = topic(key, ms)
+  local length, upTo, final, _, disconnected = topic(key, ms)
   if length == 0 then
     upTo = forgotten(KEYS[3], ms, now, maxAge, newest)
   elseif maxAge > 0 then
     local fresh = firstAtLeast(key, length, 2, now - maxAge)
     if fresh > 1 then upTo = math.max(upTo, field(key, fresh - 1, 1)) end
   end
-  lengths[i], dropped[i], finals[i] = length, upTo, final
+  lengths[i], dropped[i], finals[i], disconnects[i] = length, upTo, final, disconnected
   if upTo > complete then complete = upTo end
 end
 local from = complete
@@ -280,6 +294,7 @@ for i = 1, count do
   result[#result + 1] = dropped[i]
   result[#result + 1] = entries
   result[#result + 1] = finals[i]
+  result[#result + 1] = disconnects[i]
 end
 return result
 `)

@@ -18,8 +18,11 @@ import { appendCall, batchesOf, type EntryKind, type QueuedEntry } from './redis
 import { APPEND_SCRIPT, BACKFILL_SCRIPT, HISTORY_SCRIPT, REPLAY_SCRIPT, type RedisScript } from './redis-scripts'
 import type { SseReplay, SseReplayFrom, SseStore, SseStoreContext, SseStoredEvent, SseTopicHistory } from './types'
 
-/** Log entries read per XREAD: enough to catch up quickly, small enough to stay responsive. */
-const READ_BATCH = 1000
+/**
+ * Log entries (each a batch of up to 1,000 events) read per XREAD: enough to catch up quickly,
+ * few enough that one read is delivered without holding the event loop long.
+ */
+const READ_BATCH = 64
 /** Replay scripts sent at once: each takes tens of µs of Redis time, publishes wait behind them. */
 const REPLAYS_IN_FLIGHT = 8
 const SCRIPTS = [HISTORY_SCRIPT, APPEND_SCRIPT, REPLAY_SCRIPT, BACKFILL_SCRIPT]
@@ -156,8 +159,9 @@ export class RedisStore implements SseStore {
   }
 
   async disconnect (topic: string): Promise<void> {
-    // In the same queue as the appends: it follows the events published before it.
-    await this.enqueue(topic, '', '', 'x', 0)
+    // In the same queue as the appends: it follows the events published before it. (It is
+    // recorded in the topic's list too, which keeps `history` events as for an append.)
+    await this.enqueue(topic, '', '', 'x', this.context?.history(topic) ?? 0)
   }
 
   private enqueue (topic: string, event: string, data: string, kind: EntryKind, history: number): Promise<{ epoch: string, seq: number }> {
@@ -184,9 +188,10 @@ export class RedisStore implements SseStore {
       // Not open: `run` refuses, with the coded error.
       answer = await this.run(APPEND_SCRIPT, [keys.log, keys.checkpoints, ...call.keys], call.args, batch.length === 1 ? 'append the event to Redis' : `append ${batch.length} events to Redis`) as Array<string | number>
     } catch (err) {
-      // Redis refused the script before it wrote anything (a key of another type, say): each
-      // entry on its own, so that only the publishes it concerns fail.
-      if (batch.length > 1 && (err as { cause?: { name?: unknown } }).cause?.name === 'ReplyError') {
+      // A key of another type (written from outside): the script checks every key's type before
+      // its first write, so nothing was written. Each entry on its own, so that only the
+      // publishes it concerns fail. (Any other error rejects the batch: it may have been run.)
+      if (batch.length > 1 && /^WRONGTYPE/.test(String((err as { cause?: { message?: unknown } }).cause?.message))) {
         for (const entry of batch) this.sendBatch([entry])
       } else {
         for (const entry of batch) entry.reject(err)
@@ -227,6 +232,8 @@ export class RedisStore implements SseStore {
     const histories: SseTopicHistory[] = []
     /** The seq of each topic's final event, 0 when it is not finished. */
     const finals: number[] = []
+    /** The first disconnect of one of the topics after the client's position, as far as the lists tell. */
+    let disconnected: number | undefined
     if ('lastEventId' in from) {
       const lastEventId = from.lastEventId
       const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
@@ -235,8 +242,10 @@ export class RedisStore implements SseStore {
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
-        histories.push({ events: eventsOf(epoch, topics[i], found[3 + 3 * i] as string[]), droppedUpTo: found[2 + 3 * i] as number })
-        finals.push(found[4 + 3 * i] as number)
+        histories.push({ events: eventsOf(epoch, topics[i], found[3 + 4 * i] as string[]), droppedUpTo: found[2 + 4 * i] as number })
+        finals.push(found[4 + 4 * i] as number)
+        const disconnect = found[5 + 4 * i] as number
+        if (epoch === claimedEpoch && disconnect > claimedSeq) disconnected = Math.min(disconnected ?? disconnect, disconnect)
       }
     } else {
       const found = await this.replays.run(() => this.run(BACKFILL_SCRIPT, [this.keys.log, ...lists], [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis')) as unknown[]
@@ -258,7 +267,8 @@ export class RedisStore implements SseStore {
     // delivered yet reaches the stream live, and ends that topic then.
     const covered = plan.events.length === 0 ? plan.after : Math.max(plan.after, plan.events[plan.events.length - 1].seq)
     const finished = topics.filter((_, i) => finals[i] > 0 && finals[i] <= covered)
-    return finished.length === 0 ? plan : { ...plan, finished }
+    const withFinished = finished.length === 0 ? plan : { ...plan, finished }
+    return disconnected === undefined ? withFinished : { ...withFinished, disconnected }
   }
 
   async close (): Promise<void> {

@@ -31,6 +31,12 @@ export interface SseReplay {
   readonly reset?: { readonly reason: SseResetReason, readonly id: string }
   /** The stream's topics whose final event has `seq <= after`: nothing more comes on them. */
   readonly finished?: readonly string[]
+  /**
+   * For a shared store, the seq of a `disconnect(topic)` of one of the stream's topics after the
+   * client's `lastEventId`: a stream open since then is replayed up to it and ended, as it would
+   * have been live. (Only needed when an instance fell behind; a store may leave it out.)
+   */
+  readonly disconnected?: number
 }
 
 export interface SseStoreContext {
