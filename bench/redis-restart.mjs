@@ -26,10 +26,10 @@
 import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { gitCommit } from './common/git-commit.mjs'
+import { buildsToCompare, deadlineFor, rotating, runMain } from './common/compare.mjs'
 import { flags, numberFlag } from './common/flags.mjs'
-import { HERE, checkBuilt, hubInstance } from './common/hub-instance.mjs'
-import { endChild, exitWithParent, forkPinned, killChildren, nextMessage } from './common/ipc.mjs'
+import { hubInstance } from './common/hub-instance.mjs'
+import { endChild, exitWithParent, forkPinned, nextMessage } from './common/ipc.mjs'
 import { pacedPublisher } from './common/paced.mjs'
 import { hasTaskset } from './common/pinned.mjs'
 import { privateRedis } from './common/redis-server.mjs'
@@ -291,23 +291,13 @@ async function main () {
     drain: numberFlag(args, 'drain', 3000)
   }
   const reps = numberFlag(args, 'reps', 1)
-  const builds = [{ id: 'this', root: checkBuilt(HERE), commit: gitCommit(HERE) }]
-  if (args.alt !== undefined) builds.push({ id: 'alt', root: checkBuilt(args.alt), commit: gitCommit(args.alt) })
-  const deadlineMs = numberFlag(args, 'deadline', 120_000) * reps * builds.length
-  const deadline = setTimeout(() => {
-    console.error(`redis-restart: not done within ${deadlineMs} ms`)
-    killChildren()
-    process.exit(2)
-  }, deadlineMs).unref()
-  const runs = []
-  for (let rep = 0; rep < reps; rep++) {
-    for (let b = 0; b < builds.length; b++) {
-      const build = builds[(b + rep) % builds.length]
-      const result = await scenario(build, options)
-      runs.push({ rep, ...result })
-      if (args.json !== 'true') console.log(humanLine(result))
-    }
-  }
+  const builds = buildsToCompare(args)
+  const deadline = deadlineFor('redis-restart', numberFlag(args, 'deadline', 120_000) * reps * builds.length)
+  const runs = await rotating(builds, reps, async (build) => {
+    const result = await scenario(build, options)
+    if (args.json !== 'true') console.log(humanLine(result))
+    return result
+  })
   clearTimeout(deadline)
   const summary = Object.fromEntries(builds.map((build) => [build.id, summarizeBuild(runs.filter((run) => run.build === build.id))]))
   const report = { bench: 'redis-restart', node: process.version, pinned: hasTaskset, storeTimeoutMs: STORE_TIMEOUT_MS, retryMs: RETRY_MS, options, builds: builds.map(({ id, root, commit }) => ({ id, root, commit })), summary, runs }
@@ -321,10 +311,4 @@ async function main () {
 
 if (args.role === 'app') await appRole()
 else if (args.role === 'clients') await clientsRole()
-else {
-  main().catch((err) => {
-    console.error(err)
-    killChildren()
-    process.exit(1)
-  })
-}
+else runMain(main)

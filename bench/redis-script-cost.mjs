@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { flags, numberFlag } from './common/flags.mjs'
-import { HERE, checkBuilt } from './common/hub-instance.mjs'
+import { buildsToCompare } from './common/compare.mjs'
 import { adminClient, privateRedis } from './common/redis-server.mjs'
 import { median } from './report.mjs'
 
@@ -19,8 +19,7 @@ const CALLS = 50
 const WARM = 20
 const BATCHES = [1, 10, 50, 200, 1000]
 const SPREADS = [1, 50]
-const builds = [{ name: 'this', root: HERE }, ...(args.alt === undefined ? [] : [{ name: 'alt', root: args.alt }])]
-for (const build of builds) checkBuilt(build.root)
+const builds = buildsToCompare(args)
 
 /** µs of Redis time per event for one build, batch size and topic spread, on a fresh keyspace. */
 async function measure (root, admin, url, batch, topics) {
@@ -48,10 +47,10 @@ try {
       for (const batch of BATCHES) {
         const order = rep % 2 === 0 ? builds : [...builds].reverse()
         for (const build of order) {
-          const key = `${build.name} ${topics} ${batch}`
+          const key = `${build.id} ${topics} ${batch}`
           const found = await measure(build.root, admin, redis.url, batch, topics)
           ;(results[key] ??= []).push(found)
-          if (args.json === undefined) console.log(`rep ${rep + 1} ${build.name}: ${topics} topic(s), batches of ${batch}: script ${found.script.toFixed(2)} µs/event, XREAD ${found.read.toFixed(2)} µs/event`)
+          if (args.json === undefined) console.log(`rep ${rep + 1} ${build.id}: ${topics} topic(s), batches of ${batch}: script ${found.script.toFixed(2)} µs/event, XREAD ${found.read.toFixed(2)} µs/event`)
         }
       }
     }

@@ -26,10 +26,10 @@
 import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { gitCommit } from './common/git-commit.mjs'
+import { buildsToCompare, deadlineFor, rotating, runMain } from './common/compare.mjs'
 import { flags, numberFlag, percentile } from './common/flags.mjs'
-import { HERE, checkBuilt, hubInstance } from './common/hub-instance.mjs'
-import { endChild, exitWithParent, forkPinned, killChildren, nextMessage } from './common/ipc.mjs'
+import { hubInstance } from './common/hub-instance.mjs'
+import { endChild, exitWithParent, forkPinned, nextMessage } from './common/ipc.mjs'
 import { pacedPublisher } from './common/paced.mjs'
 import { EVENT_NAME, makeData } from './common/payload.mjs'
 import { hasTaskset } from './common/pinned.mjs'
@@ -198,23 +198,13 @@ async function main () {
   }
   const reps = numberFlag(args, 'reps', 3)
   if (options.missed >= HISTORY) throw new Error(`--missed must stay below the history (${HISTORY}): the clients would be reset, not replayed`)
-  const builds = [{ id: 'this', root: checkBuilt(HERE), commit: gitCommit(HERE) }]
-  if (args.alt !== undefined) builds.push({ id: 'alt', root: checkBuilt(args.alt), commit: gitCommit(args.alt) })
-  const deadlineMs = numberFlag(args, 'deadline', 120_000) * reps * builds.length
-  const deadline = setTimeout(() => {
-    console.error(`redis-storm: not done within ${deadlineMs} ms`)
-    killChildren()
-    process.exit(2)
-  }, deadlineMs).unref()
-  const runs = []
-  for (let rep = 0; rep < reps; rep++) {
-    for (let b = 0; b < builds.length; b++) {
-      const build = builds[(b + rep) % builds.length]
-      const result = await run(build, options)
-      runs.push({ rep, ...result })
-      if (args.json !== 'true') console.log(`rep ${rep + 1} ${humanLine(result)}`)
-    }
-  }
+  const builds = buildsToCompare(args)
+  const deadline = deadlineFor('redis-storm', numberFlag(args, 'deadline', 120_000) * reps * builds.length)
+  const runs = await rotating(builds, reps, async (build, rep) => {
+    const result = await run(build, options)
+    if (args.json !== 'true') console.log(`rep ${rep + 1} ${humanLine(result)}`)
+    return result
+  })
   clearTimeout(deadline)
   const summary = Object.fromEntries(builds.map((build) => {
     const mine = runs.filter((r) => r.build === build.id)
@@ -240,10 +230,4 @@ async function main () {
 
 if (args.role === 'app') await appRole()
 else if (args.role === 'clients') await clientsRole()
-else {
-  main().catch((err) => {
-    console.error(err)
-    killChildren()
-    process.exit(1)
-  })
-}
+else runMain(main)

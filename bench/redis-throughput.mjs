@@ -22,10 +22,10 @@
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { connect } from 'node:net'
-import { gitCommit } from './common/git-commit.mjs'
+import { buildsToCompare, deadlineFor, rotating, runMain } from './common/compare.mjs'
 import { flags, numberFlag } from './common/flags.mjs'
-import { HERE, checkBuilt, countRedisCommands, hubInstance, sentBetween } from './common/hub-instance.mjs'
-import { endChild, exitWithParent, forkPinned, killChildren, nextMessage } from './common/ipc.mjs'
+import { countRedisCommands, hubInstance, sentBetween } from './common/hub-instance.mjs'
+import { endChild, exitWithParent, forkPinned, nextMessage } from './common/ipc.mjs'
 import { EVENT_NAME, makeData } from './common/payload.mjs'
 import { hasTaskset } from './common/pinned.mjs'
 import { adminClient, callsBetween, commandCalls, deleteKeys, privateRedis } from './common/redis-server.mjs'
@@ -188,27 +188,19 @@ async function main () {
     clients: numberFlag(args, 'clients', 0)
   }
   const reps = numberFlag(args, 'reps', 3)
-  const builds = [{ id: 'this', root: checkBuilt(HERE), commit: gitCommit(HERE) }]
-  if (args.alt !== undefined) builds.push({ id: 'alt', root: checkBuilt(args.alt), commit: gitCommit(args.alt) })
-  const deadline = setTimeout(() => {
-    console.error(`redis-throughput: not done within ${numberFlag(args, 'deadline', 300_000)} ms`)
-    killChildren()
-    process.exit(2)
-  }, numberFlag(args, 'deadline', 300_000)).unref()
+  const builds = buildsToCompare(args)
+  const deadline = deadlineFor('redis-throughput', numberFlag(args, 'deadline', 300_000))
   const redis = await privateRedis({ core: REDIS_CORE })
   const admin = adminClient(redis.url)
   const cases = builds.flatMap((build) => STORES.flatMap((store) => LOOPS.map((loop) => ({ build, store, loop }))))
-  const runs = []
+  let runs
   try {
-    for (let rep = 0; rep < reps; rep++) {
-      for (let k = 0; k < cases.length; k++) {
-        const { build, store, loop } = cases[(k + rep) % cases.length]
-        const result = await runCase(redis, admin, build, store, loop, options)
-        runs.push({ rep, id: caseId(build, store, loop), ...result })
-        const calls = result.sent === undefined ? '' : `, ${(result.sent.roundTrips / result.published).toFixed(3)} round trips/event, sent ${JSON.stringify(result.sent.byCommand)}`
-        console.error(`rep ${rep + 1} ${caseId(build, store, loop).padEnd(22)} ${Math.round(result.eventsPerSec)} events/s (${result.published} in ${Math.round(result.ms)} ms${calls})`)
-      }
-    }
+    runs = await rotating(cases, reps, async ({ build, store, loop }, rep) => {
+      const result = await runCase(redis, admin, build, store, loop, options)
+      const calls = result.sent === undefined ? '' : `, ${(result.sent.roundTrips / result.published).toFixed(3)} round trips/event, sent ${JSON.stringify(result.sent.byCommand)}`
+      console.error(`rep ${rep + 1} ${caseId(build, store, loop).padEnd(22)} ${Math.round(result.eventsPerSec)} events/s (${result.published} in ${Math.round(result.ms)} ms${calls})`)
+      return { id: caseId(build, store, loop), ...result }
+    })
   } finally {
     admin.disconnect()
     await redis.stop()
@@ -220,10 +212,4 @@ async function main () {
 }
 
 if (args.role === 'app') await appRole()
-else {
-  main().catch((err) => {
-    console.error(err)
-    killChildren()
-    process.exit(1)
-  })
-}
+else runMain(main)

@@ -11,10 +11,10 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
+import { sparePort } from './common/redis-server.mjs'
 
 const rootRequire = createRequire(new URL('../package.json', import.meta.url))
 const args = Object.fromEntries(process.argv.slice(2).filter((a) => a.startsWith('--')).map((a) => {
@@ -28,16 +28,6 @@ const every = Number(args.every ?? 100_000)
 const deadline = Number(args.deadline ?? 600_000)
 const json = args.json === 'true'
 const log = (line) => { if (!json) process.stdout.write(line + '\n') }
-
-async function sparePort () {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address()
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 async function startRedis () {
   const port = await sparePort()

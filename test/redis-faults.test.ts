@@ -58,13 +58,17 @@ async function opensAndEnds (t: Test, port: number, headers: Record<string, stri
   t.same(client.items, [], 'no id, no event')
 }
 
-test('Redis down: publish rejects in bounded time, streams stay open, and after a restart with its data they get every event once', { skip }, async (t) => {
+/** A private Redis, two instances on it, and a primed stream on each. */
+async function twoInstances (t: Test): Promise<{ server: RedisServer, a: TestApp, b: TestApp, onA: RawSseClient, onB: RawSseClient }> {
   const server = await RedisServer.start(t)
   const keyPrefix = testPrefix(t, server.url)
   const a = await instance(t, server.url, keyPrefix)
   const b = await instance(t, server.url, keyPrefix)
-  const onA = await primed(t, a.port)
-  const onB = await primed(t, b.port)
+  return { server, a, b, onA: await primed(t, a.port), onB: await primed(t, b.port) }
+}
+
+test('Redis down: publish rejects in bounded time, streams stay open, and after a restart with its data they get every event once', { skip }, async (t) => {
+  const { server, a, b, onA, onB } = await twoInstances(t)
   const { id: first } = await a.app.sse.publish({ event: 'n', data: 1 })
   await onB.eventCount(1)
 
@@ -144,12 +148,7 @@ test('Redis restarted empty: a new history whose ids never repeat; old ids are u
 })
 
 test('Redis restarted empty: open streams stay open, get sse-reset in band with an id to resume from, then the new events', { skip }, async (t) => {
-  const server = await RedisServer.start(t)
-  const keyPrefix = testPrefix(t, server.url)
-  const a = await instance(t, server.url, keyPrefix)
-  const b = await instance(t, server.url, keyPrefix)
-  const onA = await primed(t, a.port)
-  const onB = await primed(t, b.port)
+  const { server, a, b, onA, onB } = await twoInstances(t)
   const old = (await a.app.sse.publish({ event: 'n', data: 1 })).id
   await onA.eventCount(1)
   await onB.eventCount(1)
