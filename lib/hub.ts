@@ -208,8 +208,9 @@ export class Hub implements OpenerHost {
   }
 
   /**
-   * Events that will never arrive here: each stream on a topic is told in band (`sse-reset`,
-   * after the events delivered before) and stays open, so clients do not all reconnect at once.
+   * Events that will never arrive here, in order with the events delivered before: a lost
+   * history is told to each stream on a topic in band (`sse-reset`), a gap is caught up; either
+   * way the streams stay open, so clients do not all reconnect at once.
    */
   private reset (reason: SseResetReason, id: string): void {
     this.flush()
