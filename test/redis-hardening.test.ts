@@ -4,7 +4,7 @@
 import { test, type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { redisStore } from '../lib/redis'
-import type { SseStore } from '../lib/store/types'
+import type { SseReplay, SseStore } from '../lib/store/types'
 import { adminClient, eventually, redisServerSkip, testPrefix } from './helpers/redis'
 import { RecordingContext } from './helpers/redis-context'
 import { RedisServer } from './helpers/redis-server'
@@ -242,8 +242,48 @@ test('regression (issue 13.4): a reconnect storm does not queue publishes behind
   const first = await store.append('x', 'n', 'first')
   await recorder.until(() => recorder.events.length === 1, 'the first event')
   let replayed = 0
-  const storm = Array.from({ length: 400 }, () => (store.replay(['x'], { lastEventId: first.id }) as Promise<unknown>).then(() => replayed++))
+  // Each on its own topics: identical replays would share one call (tested below).
+  const storm = Array.from({ length: 400 }, (_, i) => (store.replay(['x', `other-${i}`], { lastEventId: first.id }) as Promise<unknown>).then(() => replayed++))
   await store.append('x', 'n', 'during the storm')
   t.ok(replayed < 100, `the publish was answered after ${replayed} of 400 replays sent before it`)
   await Promise.all(storm)
+})
+
+test('issue 13.4: identical replays waiting for a slot share one call and one answer; others do not', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const admin = await adminClient(t, server.url)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: 5000 })
+  const first = await store.append('x', 'n', 'x1')
+  const second = await store.append('x', 'n', 'x2')
+  await store.append('y', 'n', 'y1')
+  await store.append('x', 'n', 'x3')
+  await recorder.until(() => recorder.events.length === 4, 'the events')
+  const replays: Record<string, Array<Promise<SseReplay>>> = {}
+  const calls = await commandsDuring(admin, async () => {
+    // All in one turn: the first 8 take the slots, the others wait.
+    replays.same = Array.from({ length: 100 }, () => store.replay(['x'], { lastEventId: first.id }) as Promise<SseReplay>)
+    replays.topics = Array.from({ length: 10 }, () => store.replay(['x', 'y'], { lastEventId: first.id }) as Promise<SseReplay>)
+    replays.id = Array.from({ length: 10 }, () => store.replay(['x'], { lastEventId: second.id }) as Promise<SseReplay>)
+    replays.backfill = Array.from({ length: 10 }, () => store.replay(['x'], { backfill: 1 }) as Promise<SseReplay>)
+    await Promise.all(Object.values(replays).flat())
+  })
+  t.equal(calls.evalsha, 8 + 1 + 1 + 1 + 10, `8 sent at once, then one call per distinct replay waiting, backfills alone: ${JSON.stringify(calls)}`)
+  const answers = Object.fromEntries(await Promise.all(Object.entries(replays).map(async ([kind, list]) => [kind, await Promise.all(list)]))) as Record<string, SseReplay[]>
+  const data = (replay: SseReplay): string[] => replay.events.map((e) => e.data)
+  for (const replay of answers.same) t.same(data(replay), ['x2', 'x3'])
+  t.equal(answers.same[8], answers.same[99], 'the waiting ones share one answer')
+  t.not(answers.same[0], answers.same[1], 'those sent at once each have their own')
+  for (const replay of answers.topics) t.same(data(replay), ['x2', 'y1', 'x3'])
+  for (const replay of answers.id) t.same(data(replay), ['x3'])
+  for (const replay of answers.backfill) t.same(data(replay), ['x3'])
+
+  // Nothing waits now: a replay asked once the others were sent gets its own call, and the
+  // events delivered since.
+  const pending = Array.from({ length: 9 }, () => store.replay(['x'], { lastEventId: first.id }) as Promise<SseReplay>)
+  const fourth = await store.append('x', 'n', 'x4')
+  await recorder.until(() => recorder.events.length === 5, 'the fourth event')
+  const later = await store.replay(['x'], { lastEventId: first.id })
+  t.same(data(later), ['x2', 'x3', 'x4'])
+  t.equal(later.events.at(-1)?.id, fourth.id)
+  await Promise.all(pending)
 })

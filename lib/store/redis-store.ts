@@ -65,6 +65,8 @@ export class RedisStore implements SseStore {
    * sent meanwhile waits behind a few of them at most.
    */
   private readonly replays = new ConcurrencyLimit(REPLAYS_IN_FLIGHT)
+  /** Replays from a Last-Event-ID waiting for a slot, by id and topics: identical ones join. */
+  private readonly waitingReplays = new Map<string, Promise<SseReplay>>()
   /** Appends and disconnects of this turn, sent together once it ends. */
   private queued: QueuedEntry[] = []
   /** Appends waiting for the reader to deliver their event here, in seq order. */
@@ -216,7 +218,26 @@ export class RedisStore implements SseStore {
     return formatEventId(this.epoch, this.seq)
   }
 
-  async replay (topics: readonly string[], from: SseReplayFrom): Promise<SseReplay> {
+  replay (topics: readonly string[], from: SseReplayFrom): Promise<SseReplay> {
+    if (!('lastEventId' in from)) return this.replayOnce(topics, from)
+    // A reconnect storm is mostly clients resuming from the same id: those that wait for a slot
+    // together share one call and one answer. Only while it waits: a call sent already may
+    // have run before events this instance delivered since, which a stream opened now is owed.
+    const key = JSON.stringify([from.lastEventId, ...topics])
+    const waiting = this.waitingReplays.get(key)
+    if (waiting !== undefined) return waiting
+    let sent = false
+    const replay = this.replayOnce(topics, from, () => {
+      // Only this one waits under its key (the others joined it), if any does.
+      sent = true
+      this.waitingReplays.delete(key)
+    })
+    if (!sent) this.waitingReplays.set(key, replay)
+    return replay
+  }
+
+  /** One replay or backfill; `sending` is called just before its script is sent. */
+  private async replayOnce (topics: readonly string[], from: SseReplayFrom, sending?: () => void): Promise<SseReplay> {
     // This instance's position when the stream joined: a backfill covers at least up to it.
     const position = this.seq
     const lists = topics.map((topic) => this.keys.history + topic)
@@ -231,7 +252,10 @@ export class RedisStore implements SseStore {
       const lastEventId = from.lastEventId
       const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
       const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
-      const found = await this.replays.run(() => this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis')) as unknown[]
+      const found = await this.replays.run(() => {
+        sending?.()
+        return this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis')
+      }) as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
