@@ -24,6 +24,12 @@ const REPLAYS_IN_FLIGHT = 8
 const SCRIPTS = [HISTORY_SCRIPT, APPEND_SCRIPT, REPLAY_SCRIPT, BACKFILL_SCRIPT]
 type StreamEntry = [id: string, fields: string[]]
 
+interface SharedReplay {
+  replay: Promise<SseReplay>
+  /** position() when its script was sent; undefined while it waits for a slot. */
+  sentAt: string | undefined
+}
+
 /** A store that lets every app instance sharing one Redis serve the same event history. */
 export function redisStore (options: SseRedisStoreOptions): SseStore {
   return new RedisStore(resolveRedisOptions(options))
@@ -65,8 +71,8 @@ export class RedisStore implements SseStore {
    * sent meanwhile waits behind a few of them at most.
    */
   private readonly replays = new ConcurrencyLimit(REPLAYS_IN_FLIGHT)
-  /** Replays from a Last-Event-ID waiting for a slot, by id and topics: identical ones join. */
-  private readonly waitingReplays = new Map<string, Promise<SseReplay>>()
+  /** Replays from a Last-Event-ID until answered, by id and topics: identical ones may join. */
+  private readonly sharedReplays = new Map<string, SharedReplay>()
   /** Appends and disconnects of this turn, sent together once it ends. */
   private queued: QueuedEntry[] = []
   /** Appends waiting for the reader to deliver their event here, in seq order. */
@@ -220,20 +226,24 @@ export class RedisStore implements SseStore {
 
   replay (topics: readonly string[], from: SseReplayFrom): Promise<SseReplay> {
     if (!('lastEventId' in from)) return this.replayOnce(topics, from)
-    // A reconnect storm is mostly clients resuming from the same id: those that wait for a slot
-    // together share one call and one answer. Only while it waits: a call sent already may
-    // have run before events this instance delivered since, which a stream opened now is owed.
+    // A reconnect storm is mostly clients resuming from the same id: identical replays share
+    // one call and one answer. While it waits for a slot; once sent, only as long as nothing
+    // was delivered here since: the script may have run before an event delivered here before
+    // this stream joined, which would reach it neither way.
     const key = JSON.stringify([from.lastEventId, ...topics])
-    const waiting = this.waitingReplays.get(key)
-    if (waiting !== undefined) return waiting
-    let sent = false
-    const replay = this.replayOnce(topics, from, () => {
-      // Only this one waits under its key (the others joined it), if any does.
-      sent = true
-      this.waitingReplays.delete(key)
-    })
-    if (!sent) this.waitingReplays.set(key, replay)
-    return replay
+    const shared = this.sharedReplays.get(key)
+    if (shared !== undefined && (shared.sentAt === undefined || shared.sentAt === this.position())) return shared.replay
+    const entry: SharedReplay = { replay: undefined as unknown as Promise<SseReplay>, sentAt: undefined }
+    entry.replay = this.replayOnce(topics, from, () => { entry.sentAt = this.position() })
+    this.sharedReplays.set(key, entry)
+    const forget = (): void => { if (this.sharedReplays.get(key) === entry) this.sharedReplays.delete(key) }
+    entry.replay.then(forget, forget)
+    return entry.replay
+  }
+
+  /** What this instance has delivered: the followed history and its last seq delivered. */
+  private position (): string {
+    return this.epoch + '-' + this.seq
   }
 
   /** One replay or backfill; `sending` is called just before its script is sent. */
