@@ -26,8 +26,6 @@ export interface OpenerHost extends StreamOwner {
   register (stream: LiveStream): void
   /** Ends a stream opened while the app closes. */
   shutDown (stream: LiveStream): void
-  /** An event's frame, encoded once and shared. */
-  frameOf (event: SseStoredEvent): Buffer
   /** A stream the store cannot serve: it ends, and its client retries. */
   storeUnavailable (stream: LiveStream, err: unknown): void
 }
@@ -39,6 +37,8 @@ export class StreamOpener {
   /** The first frame of new streams, encoded once per newest id. */
   private primedId = ''
   private primingFrame = ''
+  /** Encoded replays, by the list of events a store answered: kept while the list is. */
+  private readonly replayed = new WeakMap<readonly SseStoredEvent[], Buffer>()
 
   constructor (host: OpenerHost, retry: number | undefined) {
     this.host = host
@@ -125,10 +125,11 @@ export class StreamOpener {
     }
     let after = plan.after
     let sentId = plan.reset?.id ?? primeId ?? stream.lastEventId
-    for (const event of plan.events) {
-      frames.push(this.host.frameOf(event))
-      after = event.seq
-      sentId = event.id
+    const events = plan.events
+    if (events.length > 0) {
+      frames.push(this.replayedFrames(events))
+      after = events[events.length - 1].seq
+      sentId = events[events.length - 1].id
     }
     const finished = plan.finished?.length ?? 0
     const done = stream.topics.length > 0 && finished === stream.topics.length
@@ -148,6 +149,20 @@ export class StreamOpener {
     stream.sentId = sentId
     stream.finishReplay(frames, after)
     if (done) process.nextTick(() => stream.end('server'))
+  }
+
+  /**
+   * The frames of a replay's events, encoded once per list: a store answers the streams that
+   * resume from the same id together (a reconnect storm) with one list, and they share a buffer.
+   */
+  private replayedFrames (events: readonly SseStoredEvent[]): Buffer {
+    let frames = this.replayed.get(events)
+    if (frames === undefined) {
+      // One string, encoded at once: hundreds of frames cost one buffer, not one each and a copy.
+      frames = Buffer.from(events.map((event) => encodeEvent(event.id, event.event, event.data)).join(''))
+      this.replayed.set(events, frames)
+    }
+    return frames
   }
 
   /** HEAD: 204 where GET would get it, else the headers; no body either way. */
