@@ -13,6 +13,9 @@ import type { SseStreamOptions } from './types'
 
 export const DEFAULT_TOPIC = 'broadcast'
 
+/** Milliseconds per turn of the event loop spent starting streams whose plans came late. */
+const START_BUDGET_MS = 2
+
 /** The most topics one stream may be on: every store serves and replays that many. */
 export const MAX_STREAM_TOPICS = 1000
 
@@ -37,6 +40,10 @@ export class StreamOpener {
   /** The first frame of new streams, encoded once per newest id. */
   private primedId = ''
   private primingFrame = ''
+  /** Starts whose plan came after this turn's budget ran out, in order. */
+  private readonly startsWaiting: Array<() => void> = []
+  /** When the first start of this turn ran (performance.now()), 0 when none did yet. */
+  private turnStartedAt = 0
   /** Encoded replays, by the list of events a store answered: kept while the list is. */
   private readonly replayed = new WeakMap<readonly SseStoredEvent[], Buffer>()
 
@@ -106,13 +113,46 @@ export class StreamOpener {
       }
       host.register(stream)
       if (plan instanceof Promise) {
-        plan.then((found) => this.start(stream, found, primeId), (err) => host.storeUnavailable(stream, err))
+        plan.then((found) => this.startInTurn(() => this.start(stream, found, primeId)), (err) => host.storeUnavailable(stream, err))
       } else {
         this.start(stream, plan, primeId)
       }
     }
     // Opened while the app closes (an async handler that was still working): ended at once.
     if (host.closing) host.shutDown(stream)
+  }
+
+  /**
+   * Runs the start of a stream whose plan a store answered later: now, unless the starts of this
+   * turn took `START_BUDGET_MS` already; then in a later turn, in order. A reconnect storm's
+   * answers (hundreds of streams on one answer, each sent its replay) are spread over turns, so
+   * the replies the store waits for meanwhile (its publishes) are not read only after them all.
+   */
+  private startInTurn (start: () => void): void {
+    if (this.startsWaiting.length === 0 && this.withinBudget()) start()
+    else if (this.startsWaiting.push(start) === 1) setImmediate(this.startWaiting)
+  }
+
+  private readonly startWaiting = (): void => {
+    const waiting = this.startsWaiting
+    this.turnStartedAt = 0
+    let i = 0
+    try {
+      while (i < waiting.length && this.withinBudget()) waiting[i++]()
+    } finally {
+      waiting.splice(0, i)
+      if (waiting.length > 0) setImmediate(this.startWaiting)
+    }
+  }
+
+  /** True while the starts of this turn took less than `START_BUDGET_MS`. */
+  private withinBudget (): boolean {
+    const now = performance.now()
+    if (this.turnStartedAt === 0) {
+      this.turnStartedAt = now
+      setImmediate(() => { this.turnStartedAt = 0 })
+    }
+    return now - this.turnStartedAt < START_BUDGET_MS
   }
 
   /** Sends the headers and what the stream is owed, then what waited; ends it if every topic is finished. */
