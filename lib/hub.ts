@@ -373,7 +373,7 @@ export class Hub implements OpenerHost {
     let frame = this.frames.get(event)
     if (frame === undefined) {
       frame = Buffer.from(encodeEvent(event.id, event.event, event.data))
-      // Kept for the rest of a fan-out only (a replay outside one encodes its own).
+      // Kept for the rest of a fan-out only.
       if (this.deferred !== undefined) this.frames.set(event, frame)
     }
     return frame

@@ -5,13 +5,16 @@ import { validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders, type
 import { describe } from './checks'
 import { FST_SSE_INVALID_FIELD } from './errors'
 import { PipelinedResponses } from './pipelined'
-import { encodeIdOnly, encodeRetry } from './protocol/encode'
+import { encodeEvent, encodeIdOnly, encodeRetry } from './protocol/encode'
 import { checkField, rejectUnknownKeys } from './schemas'
 import type { SseReplay, SseReplayFrom, SseStore, SseStoredEvent } from './store/types'
 import { LiveStream, type SseResponse, type StreamOwner } from './stream'
 import type { SseStreamOptions } from './types'
 
 export const DEFAULT_TOPIC = 'broadcast'
+
+/** Milliseconds per turn of the event loop spent starting streams whose plans came late. */
+const START_BUDGET_MS = 2
 
 /** The most topics one stream may be on: every store serves and replays that many. */
 export const MAX_STREAM_TOPICS = 1000
@@ -26,8 +29,6 @@ export interface OpenerHost extends StreamOwner {
   register (stream: LiveStream): void
   /** Ends a stream opened while the app closes. */
   shutDown (stream: LiveStream): void
-  /** An event's frame, encoded once and shared. */
-  frameOf (event: SseStoredEvent): Buffer
   /** A stream the store cannot serve: it ends, and its client retries. */
   storeUnavailable (stream: LiveStream, err: unknown): void
 }
@@ -39,6 +40,12 @@ export class StreamOpener {
   /** The first frame of new streams, encoded once per newest id. */
   private primedId = ''
   private primingFrame = ''
+  /** Starts whose plan came after this turn's budget ran out, in order. */
+  private readonly startsWaiting: Array<() => void> = []
+  /** When the first start of this turn ran (performance.now()), 0 when none did yet. */
+  private turnStartedAt = 0
+  /** Encoded replays, by the list of events a store answered: kept while the list is. */
+  private readonly replayed = new WeakMap<readonly SseStoredEvent[], Buffer>()
 
   constructor (host: OpenerHost, retry: number | undefined) {
     this.host = host
@@ -106,13 +113,46 @@ export class StreamOpener {
       }
       host.register(stream)
       if (plan instanceof Promise) {
-        plan.then((found) => this.start(stream, found, primeId), (err) => host.storeUnavailable(stream, err))
+        plan.then((found) => this.startInTurn(() => this.start(stream, found, primeId)), (err) => host.storeUnavailable(stream, err))
       } else {
         this.start(stream, plan, primeId)
       }
     }
     // Opened while the app closes (an async handler that was still working): ended at once.
     if (host.closing) host.shutDown(stream)
+  }
+
+  /**
+   * Runs the start of a stream whose plan a store answered later: now, unless the starts of this
+   * turn took `START_BUDGET_MS` already; then in a later turn, in order. A reconnect storm's
+   * answers (hundreds of streams on one answer, each sent its replay) are spread over turns, so
+   * the replies the store waits for meanwhile (its publishes) are not read only after them all.
+   */
+  private startInTurn (start: () => void): void {
+    if (this.startsWaiting.length === 0 && this.withinBudget()) start()
+    else if (this.startsWaiting.push(start) === 1) setImmediate(this.startWaiting)
+  }
+
+  private readonly startWaiting = (): void => {
+    const waiting = this.startsWaiting
+    this.turnStartedAt = 0
+    let i = 0
+    try {
+      while (i < waiting.length && this.withinBudget()) waiting[i++]()
+    } finally {
+      waiting.splice(0, i)
+      if (waiting.length > 0) setImmediate(this.startWaiting)
+    }
+  }
+
+  /** True while the starts of this turn took less than `START_BUDGET_MS`. */
+  private withinBudget (): boolean {
+    const now = performance.now()
+    if (this.turnStartedAt === 0) {
+      this.turnStartedAt = now
+      setImmediate(() => { this.turnStartedAt = 0 })
+    }
+    return now - this.turnStartedAt < START_BUDGET_MS
   }
 
   /** Sends the headers and what the stream is owed, then what waited; ends it if every topic is finished. */
@@ -164,12 +204,27 @@ export class StreamOpener {
     if (plan.reset !== undefined) frames.push(Buffer.from(stream.resetFrame(plan.reset.reason, plan.reset.id)))
     let after = plan.after
     let sentId = plan.reset?.id ?? primeId ?? stream.sentId
-    for (const event of plan.events) {
-      frames.push(this.host.frameOf(event))
-      after = event.seq
-      sentId = event.id
+    const events = plan.events
+    if (events.length > 0) {
+      frames.push(this.replayedFrames(events))
+      after = events[events.length - 1].seq
+      sentId = events[events.length - 1].id
     }
     return { frames, after, sentId }
+  }
+
+  /**
+   * The frames of a replay's events, encoded once per list: a store answers the streams that
+   * resume from the same id together (a reconnect storm) with one list, and they share a buffer.
+   */
+  private replayedFrames (events: readonly SseStoredEvent[]): Buffer {
+    let frames = this.replayed.get(events)
+    if (frames === undefined) {
+      // One string, encoded at once: hundreds of frames cost one buffer, not one each and a copy.
+      frames = Buffer.from(events.map((event) => encodeEvent(event.id, event.event, event.data)).join(''))
+      this.replayed.set(events, frames)
+    }
+    return frames
   }
 
   /** HEAD: 204 where GET would get it, else the headers; no body either way. */

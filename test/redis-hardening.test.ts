@@ -5,10 +5,11 @@
 import { test, type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { redisStore } from '../lib/redis'
-import type { SseStore } from '../lib/store/types'
+import type { SseReplay, SseStore } from '../lib/store/types'
 import { adminClient, eventually, redisServerSkip, testPrefix } from './helpers/redis'
 import { RecordingContext } from './helpers/redis-context'
 import { RedisServer } from './helpers/redis-server'
+import { REPLAY_SCRIPT } from '../lib/store/redis-scripts'
 
 const skip = redisServerSkip
 const TIMEOUT = 300
@@ -243,7 +244,8 @@ test('regression (issue 13.4): a reconnect storm does not queue publishes behind
   const first = await store.append('x', 'n', 'first')
   await recorder.until(() => recorder.events.length === 1, 'the first event')
   let replayed = 0
-  const storm = Array.from({ length: 400 }, () => (store.replay(['x'], { lastEventId: first.id }) as Promise<unknown>).then(() => replayed++))
+  // Each on its own topics: identical replays would share one call (tested below).
+  const storm = Array.from({ length: 400 }, (_, i) => (store.replay(['x', `other-${i}`], { lastEventId: first.id }) as Promise<unknown>).then(() => replayed++))
   await store.append('x', 'n', 'during the storm')
   t.ok(replayed < 100, `the publish was answered after ${replayed} of 400 replays sent before it`)
   await Promise.all(storm)
@@ -262,4 +264,83 @@ test('issue 13.2: keys named before the Cluster hash tag are not read: the first
   const { id } = await store.append('x', 'n', 'after')
   t.match(await store.replay(['x'], { lastEventId: 'before-3' }), { reset: { reason: 'unknown' }, events: [{ id }] })
   t.equal(await admin.hget(`${keyPrefix}:meta`, 'epoch'), 'before', 'the old keys are left alone, for the operator to delete')
+})
+
+test('issue 13.4: identical replays share one call and one answer; others do not', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const admin = await adminClient(t, server.url)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: 5000 })
+  const first = await store.append('x', 'n', 'x1')
+  const second = await store.append('x', 'n', 'x2')
+  await store.append('y', 'n', 'y1')
+  await store.append('x', 'n', 'x3')
+  await recorder.until(() => recorder.events.length === 4, 'the events')
+  const replays: Record<string, Array<Promise<SseReplay>>> = {}
+  const calls = await commandsDuring(admin, async () => {
+    replays.same = Array.from({ length: 100 }, () => store.replay(['x'], { lastEventId: first.id }) as Promise<SseReplay>)
+    replays.topics = Array.from({ length: 10 }, () => store.replay(['x', 'y'], { lastEventId: first.id }) as Promise<SseReplay>)
+    replays.id = Array.from({ length: 10 }, () => store.replay(['x'], { lastEventId: second.id }) as Promise<SseReplay>)
+    replays.backfill = Array.from({ length: 10 }, () => store.replay(['x'], { backfill: 1 }) as Promise<SseReplay>)
+    await Promise.all(Object.values(replays).flat())
+  })
+  t.equal(calls.evalsha, 1 + 1 + 1 + 10, `one call per distinct replay from an id, backfills alone: ${JSON.stringify(calls)}`)
+  const answers = Object.fromEntries(await Promise.all(Object.entries(replays).map(async ([kind, list]) => [kind, await Promise.all(list)]))) as Record<string, SseReplay[]>
+  const data = (replay: SseReplay): string[] => replay.events.map((e) => e.data)
+  t.ok(answers.same.every((replay) => replay === answers.same[0]), 'one answer for the identical ones')
+  t.same(data(answers.same[0]), ['x2', 'x3'])
+  for (const replay of answers.topics) t.same(data(replay), ['x2', 'y1', 'x3'])
+  for (const replay of answers.id) t.same(data(replay), ['x3'])
+  for (const replay of answers.backfill) t.same(data(replay), ['x3'])
+})
+
+test('issue 13.4: a replay joins one sent already only while nothing was delivered since, one waiting for a slot always', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: 5000 })
+  const first = await store.append('x', 'n', 'x1')
+  await store.append('x', 'n', 'x2')
+  await recorder.until(() => recorder.events.length === 2, 'the events')
+  // The replies to replay scripts are held here (Redis ran them when sent): calls stay in flight.
+  const commands = (store as unknown as { commands: Redis }).commands
+  const evalsha = commands.evalsha.bind(commands) as (...args: unknown[]) => Promise<unknown>
+  let held: Array<() => void> = []
+  let hold = true
+  commands.evalsha = ((sha: string, ...rest: unknown[]) => {
+    const answer = evalsha(sha, ...rest)
+    if (!hold || sha !== REPLAY_SCRIPT.sha) return answer
+    return answer.then((value) => new Promise((resolve) => held.push(() => resolve(value))))
+  }) as typeof commands.evalsha
+  const release = (): void => {
+    hold = false
+    for (const resume of held.splice(0)) resume()
+  }
+  const data = (replay: SseReplay): string[] => replay.events.map((e) => e.data)
+  const publish = async (value: string): Promise<void> => {
+    await store.append('x', 'n', value)
+    await recorder.until(() => recorder.events.some((e) => e.data === value), `${value} delivered here`)
+  }
+
+  // Sent, its answer on the way: the same replay asked before anything else was delivered joins.
+  const sent = store.replay(['x'], { lastEventId: first.id }) as Promise<SseReplay>
+  const joined = store.replay(['x'], { lastEventId: first.id }) as Promise<SseReplay>
+  t.equal(joined, sent)
+  await publish('x3')
+  // x3 was delivered here after `sent` ran in Redis: a stream opened now is owed it.
+  const after = store.replay(['x'], { lastEventId: first.id }) as Promise<SseReplay>
+  t.not(after, sent, 'its own call')
+  await publish('x4')
+  release()
+  t.same(data(await sent), ['x2'])
+  t.same(data(await after), ['x2', 'x3'])
+
+  // Every slot taken (held): the same replay waits, and one asked after x5 was delivered joins
+  // it, the call being sent after that.
+  hold = true
+  held = []
+  const fillers = Array.from({ length: 8 }, (_, i) => store.replay([`filler-${i}`], { lastEventId: first.id }) as Promise<SseReplay>)
+  const waiting = store.replay(['x'], { lastEventId: first.id }) as Promise<SseReplay>
+  await publish('x5')
+  t.equal(store.replay(['x'], { lastEventId: first.id }), waiting, 'joins the call waiting for a slot')
+  release()
+  await Promise.all(fillers)
+  t.same(data(await waiting), ['x2', 'x3', 'x4', 'x5'])
 })

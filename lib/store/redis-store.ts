@@ -28,6 +28,12 @@ const REPLAYS_IN_FLIGHT = 8
 const SCRIPTS = [HISTORY_SCRIPT, APPEND_SCRIPT, REPLAY_SCRIPT, BACKFILL_SCRIPT]
 type StreamEntry = [id: string, fields: string[]]
 
+interface SharedReplay {
+  replay: Promise<SseReplay>
+  /** position() when its script was sent; undefined while it waits for a slot. */
+  sentAt: string | undefined
+}
+
 /** A store that lets every app instance sharing one Redis serve the same event history. */
 export function redisStore (options: SseRedisStoreOptions): SseStore {
   return new RedisStore(resolveRedisOptions(options))
@@ -69,6 +75,8 @@ export class RedisStore implements SseStore {
    * sent meanwhile waits behind a few of them at most.
    */
   private readonly replays = new ConcurrencyLimit(REPLAYS_IN_FLIGHT)
+  /** Replays from a Last-Event-ID until answered, by id and topics: identical ones may join. */
+  private readonly sharedReplays = new Map<string, SharedReplay>()
   /** Appends and disconnects of this turn, sent together once it ends. */
   private queued: QueuedEntry[] = []
   /** Appends waiting for the reader to deliver their event here, in seq order. */
@@ -221,7 +229,30 @@ export class RedisStore implements SseStore {
     return formatEventId(this.epoch, this.seq)
   }
 
-  async replay (topics: readonly string[], from: SseReplayFrom): Promise<SseReplay> {
+  replay (topics: readonly string[], from: SseReplayFrom): Promise<SseReplay> {
+    if (!('lastEventId' in from)) return this.replayOnce(topics, from)
+    // A reconnect storm is mostly clients resuming from the same id: identical replays share
+    // one call and one answer. While it waits for a slot; once sent, only as long as nothing
+    // was delivered here since: the script may have run before an event delivered here before
+    // this stream joined, which would reach it neither way.
+    const key = JSON.stringify([from.lastEventId, ...topics])
+    const shared = this.sharedReplays.get(key)
+    if (shared !== undefined && (shared.sentAt === undefined || shared.sentAt === this.position())) return shared.replay
+    const entry: SharedReplay = { replay: undefined as unknown as Promise<SseReplay>, sentAt: undefined }
+    entry.replay = this.replayOnce(topics, from, () => { entry.sentAt = this.position() })
+    this.sharedReplays.set(key, entry)
+    const forget = (): void => { if (this.sharedReplays.get(key) === entry) this.sharedReplays.delete(key) }
+    entry.replay.then(forget, forget)
+    return entry.replay
+  }
+
+  /** What this instance has delivered: the followed history and its last seq delivered. */
+  private position (): string {
+    return this.epoch + '-' + this.seq
+  }
+
+  /** One replay or backfill; `sending` is called just before its script is sent. */
+  private async replayOnce (topics: readonly string[], from: SseReplayFrom, sending?: () => void): Promise<SseReplay> {
     // This instance's position when the stream joined: a backfill covers at least up to it.
     const position = this.seq
     const lists = topics.map((topic) => this.keys.history + topic)
@@ -238,7 +269,10 @@ export class RedisStore implements SseStore {
       const lastEventId = from.lastEventId
       const claimedEpoch = lastEventId.slice(0, Math.max(0, lastEventId.lastIndexOf('-')))
       const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
-      const found = await this.replays.run(() => this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis')) as unknown[]
+      const found = await this.replays.run(() => {
+        sending?.()
+        return this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis')
+      }) as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {

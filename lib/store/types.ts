@@ -83,7 +83,9 @@ export interface SseStore {
    * What a stream on `topics` is sent before live events: the events after the client's
    * `lastEventId` (or a reset when that is impossible), or the newest `backfill` retained events
    * (`Infinity`: all; `after` then covers at least every event delivered here before the call).
-   * Either way it names the topics that are finished.
+   * Either way it names the topics that are finished. The answer is read, never changed: a
+   * store may give one answer to several streams (the hub encodes its events once for them), and
+   * must not change it, or its `events`, afterwards.
    */
   replay (topics: readonly string[], from: SseReplayFrom): SseReplay | Promise<SseReplay>
   /** Has the hubs of every instance end the streams on `topic`, in order with its events. */
