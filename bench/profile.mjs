@@ -5,6 +5,7 @@
 //   node bench/profile.mjs hub idle --top=40  the accept path, 10,000 connections
 //   node bench/profile.mjs hub users8k        8,000 users on ['broadcast', 'user:<i>'], one event each
 //   node bench/profile.mjs hub answers        2,000 answers x 500 text tokens through sendAll()
+//   node bench/profile.mjs hub-redis c1kw     the Redis store (a private redis-server), 200 publishes in flight
 //   node bench/profile.mjs --summarize=FILE.cpuprofile   the same summary of any profile
 //   the .cpuprofile is kept in bench/results/profiles/ (open it in Chrome DevTools)
 import { spawn } from 'node:child_process'
@@ -12,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pinnedNode } from './common/pinned.mjs'
+import { privateRedis } from './common/redis-server.mjs'
 
 const BENCH = dirname(fileURLToPath(import.meta.url))
 const CELLS = {
@@ -25,7 +27,10 @@ const CELLS = {
   users16k: { mode: 'users', clients: 16000, rounds: 3, size: 64, topics: 'multi' },
   answers: { mode: 'answers', clients: 2000, tokens: 500 },
   'answers-json': { mode: 'answers', clients: 2000, tokens: 500, json: true },
-  'answers-paced': { mode: 'answers', clients: 500, tokens: 100, pace: 20 }
+  'answers-paced': { mode: 'answers', clients: 500, tokens: 100, pace: 20 },
+  // Issue 13: the burst cells from a concurrent publisher (200 publishes in flight).
+  c100w: { mode: 'burst', clients: 100, events: 2000, size: 64, window: 200 },
+  c1kw: { mode: 'burst', clients: 1000, events: 200, size: 256, window: 200 }
 }
 
 const [contender = 'hub', cellId = 'c1k'] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'))
@@ -56,6 +61,9 @@ function firstLine (child) {
   })
 }
 
+// hub-redis: a private redis-server on the server's core, as in bench/run.mjs.
+const redis = contender === 'hub-redis' ? await privateRedis({ core: 0 }) : undefined
+if (redis !== undefined) process.env.BENCH_REDIS_URL = redis.url
 const server = pinned(0, ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${dir}`, join('servers', `${contender}.mjs`)])
 const { port } = await firstLine(server)
 const load = pinned(1, ['load.mjs', JSON.stringify({ port, ...cell })])
@@ -64,6 +72,7 @@ console.log(JSON.stringify(result))
 const exited = new Promise((resolve) => server.once('exit', resolve))
 server.kill('SIGTERM')
 await exited
+await redis?.stop()
 
 const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'))
 console.log(summarize(join(dir, file), top))
