@@ -5,29 +5,11 @@ import { test } from 'tap'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
-import { MemoryStore } from '../lib/store/memory-store'
-import type { SseReplay, SseReplayFrom, SseStream } from '../lib/index'
-
-/** A memory store that answers every replay asked with the same plan, all at once on `release()`. */
-class SharedAnswerStore extends MemoryStore {
-  private readonly waiting: Array<() => void> = []
-  private plan: SseReplay | undefined
-  asked = 0
-
-  override replay (topics: readonly string[], from: SseReplayFrom): SseReplay {
-    this.plan ??= super.replay(topics, from) as SseReplay
-    const plan = this.plan
-    this.asked++
-    return new Promise<SseReplay>((resolve) => this.waiting.push(() => resolve(plan))) as unknown as SseReplay
-  }
-
-  release (): void {
-    for (const resume of this.waiting.splice(0)) resume()
-  }
-}
+import { HeldReplayStore } from './helpers/held-replay-store'
+import type { SseStream } from '../lib/index'
 
 test('streams answered together start over several turns, each with its replay, then the live events', async (t) => {
-  const store = new SharedAnswerStore()
+  const store = new HeldReplayStore(true)
   const streams: SseStream[] = []
   const { app, port } = await listen(t, { store, heartbeat: 0, history: 1000, maxBufferedBytes: 64 << 20 }, (app) => {
     app.get('/events', (_request, reply) => { streams.push(reply.sse()) })

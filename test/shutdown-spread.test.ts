@@ -6,9 +6,9 @@ import { once } from 'node:events'
 import type { FastifyInstance } from 'fastify'
 import { listen } from './helpers/app'
 import { RawSseClient } from './helpers/raw-client'
-import { MemoryStore } from '../lib/store/memory-store'
+import { HeldReplayStore } from './helpers/held-replay-store'
 import { ShutdownSpread } from '../lib/shutdown-spread'
-import type { SseReplay, SseReplayFrom, SseStream } from '../lib/index'
+import type { SseStream } from '../lib/index'
 
 /** The `retry:` values a client received after its first frame (the one it opened with). */
 function retriesAfterOpening (client: RawSseClient): number[] {
@@ -91,28 +91,6 @@ test('private streams (topics: []) are spread too, and events published before c
   }
 })
 
-/** A memory store whose replays wait for `release()`: streams stay starting meanwhile. */
-class HeldReplayStore extends MemoryStore {
-  private readonly waiting: Array<() => void> = []
-  readonly asked: Promise<void>
-  private onAsk: () => void = () => {}
-
-  constructor () {
-    super()
-    this.asked = new Promise((resolve) => { this.onAsk = resolve })
-  }
-
-  override replay (topics: readonly string[], from: SseReplayFrom): SseReplay {
-    const plan = super.replay(topics, from)
-    this.onAsk()
-    return new Promise<SseReplay>((resolve) => this.waiting.push(() => resolve(plan))) as unknown as SseReplay
-  }
-
-  release (): void {
-    for (const resume of this.waiting.splice(0)) resume()
-  }
-}
-
 test('a stream still starting at close (its replay in flight) opens, gets its spread retry and ends', async (t) => {
   const store = new HeldReplayStore()
   const opened: SseStream[] = []
@@ -123,7 +101,7 @@ test('a stream still starting at close (its replay in flight) opens, gets its sp
   })
   const client = new RawSseClient(port, '/events', { 'Last-Event-ID': 'x-1' })
   t.teardown(() => client.close())
-  await store.asked
+  await store.firstAsked
   t.equal(client.response, undefined, 'nothing sent yet: the replay is in flight')
   await app.close()
   await client.closed()
