@@ -20,6 +20,7 @@ import { createRequire } from 'node:module'
 import { connect } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { adminClient, deleteKeys } from './common/redis-server.mjs'
 
 const SELF = fileURLToPath(import.meta.url)
 const rootRequire = createRequire(new URL('../package.json', import.meta.url))
@@ -210,25 +211,17 @@ async function measure (store, options) {
   for (const proc of servers) proc.send({ type: 'close' })
   await Promise.all(exited)
   for (const proc of [pool, ...servers]) children.delete(proc)
-  if (store === 'redis') await deleteKeys(options.url, prefix)
+  if (store === 'redis') {
+    const admin = adminClient(options.url)
+    await deleteKeys(admin, prefix)
+    admin.disconnect()
+  }
   const summary = {}
   for (const [mode, values] of Object.entries(results)) {
     const sorted = Float64Array.from(values).sort()
     summary[mode] = { samples: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] }
   }
   return summary
-}
-
-async function deleteKeys (url, prefix) {
-  const { Redis } = rootRequire('ioredis')
-  const redis = new Redis(url)
-  let cursor = '0'
-  do {
-    const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000)
-    if (keys.length > 0) await redis.del(...keys)
-    cursor = nextCursor
-  } while (cursor !== '0')
-  redis.disconnect()
 }
 
 async function main () {
