@@ -10,7 +10,7 @@ import { MAX_HISTORY, type SseResolvedOptions } from './options'
 import { encodeComment, encodeEvent } from './protocol/encode'
 import { checkField, EventChecker } from './schemas'
 import { ShutdownSpread } from './shutdown-spread'
-import type { SseReplay, SseResetReason, SseStore, SseStoredEvent } from './store/types'
+import type { SseResetReason, SseStore, SseStoredEvent } from './store/types'
 import type { LiveStream } from './stream'
 import type { SseCloseReason, SsePublishMessage, SseStats, SseStreamOptions } from './types'
 
@@ -214,49 +214,13 @@ export class Hub implements OpenerHost {
    */
   private reset (reason: SseResetReason, id: string): void {
     this.flush()
-    if (reason === 'expired') {
-      this.catchUp(id)
-      return
-    }
     // A new history numbers from 1 again: no position of the old one covers anything now.
-    this.deliveredSeq = 0
-    // Private streams never relied on the store.
-    for (const stream of this.streams) if (stream.topics.length > 0) stream.reset(reason, id)
-  }
-
-  /**
-   * Events this instance never received (it fell further behind than the store keeps): each
-   * stream is replayed in band from the last id it was sent, as its reconnect would be — exactly
-   * when its topics still hold what it missed, else after `sse-reset` `expired`. Live events wait
-   * behind the replay; streams with the same topics and position share one.
-   */
-  private catchUp (gapId: string): void {
-    const groups = new Map<string, LiveStream[]>()
+    if (reason === 'unknown') this.deliveredSeq = 0
     for (const stream of this.streams) {
+      // Private streams never relied on the store.
       if (stream.topics.length === 0) continue
-      // Still waiting to start (its replay may predate the gap): told plainly, in turn.
-      if (stream.queue !== null) {
-        stream.reset('expired', gapId)
-        continue
-      }
-      const key = `${stream.sentId as string}\n${stream.topics.join('\n')}`
-      const group = groups.get(key)
-      if (group === undefined) groups.set(key, [stream])
-      else group.push(stream)
-    }
-    for (const streams of groups.values()) {
-      for (const stream of streams) stream.holdWrites()
-      const { topics, sentId } = streams[0]
-      const resume = (plan: SseReplay): void => { for (const stream of streams) this.opener.resume(stream, plan) }
-      // Unanswered (the store failed again): the gap is told as such.
-      const tell = (): void => { resume({ events: [], after: 0, reset: { reason: 'expired', id: gapId } }) }
-      try {
-        const plan = this.store.replay(topics, { lastEventId: sentId as string })
-        if (plan instanceof Promise) plan.then(resume, tell)
-        else resume(plan)
-      } catch {
-        tell()
-      }
+      if (reason === 'expired') this.opener.catchUp(stream, id)
+      else stream.reset(reason, id)
     }
   }
 

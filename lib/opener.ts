@@ -180,11 +180,29 @@ export class StreamOpener {
   }
 
   /**
-   * An open stream replayed in band, from the last id it was sent (its instance missed events):
-   * what it is owed, then what waited meanwhile; the topics the replay found finished are. A
-   * `disconnect(topic)` it missed ends it after the events before it, as it would have live.
+   * An open stream whose instance missed events (up to `gapId`): replayed in band from the last
+   * id it was sent, as its reconnect would be, while live events wait behind; exactly when its
+   * topics still hold what it missed, else after `sse-reset` `expired`. (A store that shares
+   * identical replays answers the streams at one position with one call.)
    */
-  resume (stream: LiveStream, plan: SseReplay): void {
+  catchUp (stream: LiveStream, gapId: string): void {
+    // Still waiting to start (its replay may predate the gap): told plainly, in turn.
+    if (stream.queue !== null) {
+      stream.reset('expired', gapId)
+      return
+    }
+    stream.holdWrites()
+    this.askReplay(stream.topics, { lastEventId: stream.sentId as string }, (plan) => this.resume(stream, plan),
+      // Unanswered (the store failed again): the gap is told as such.
+      () => this.resume(stream, { events: [], after: 0, reset: { reason: 'expired', id: gapId } }))
+  }
+
+  /**
+   * What a caught-up stream is owed, then what waited meanwhile; the topics the replay found
+   * finished are. A `disconnect(topic)` it missed ends it after the events before it, as it
+   * would have live.
+   */
+  private resume (stream: LiveStream, plan: SseReplay): void {
     if (stream.ended) return
     const disconnected = plan.disconnected
     const owed = disconnected === undefined ? plan : { ...plan, events: plan.events.filter((event) => event.seq < disconnected) }
@@ -246,13 +264,20 @@ export class StreamOpener {
         end()
       }
     }
+    this.askReplay(stream.topics, from, answer, (err) => this.host.storeUnavailable(stream, err))
+  }
+
+  /** Asks the store what a stream is owed: `answered` gets the plan, now or later; `failed` what it throws or rejects with. */
+  private askReplay (topics: readonly string[], from: SseReplayFrom, answered: (plan: SseReplay) => void, failed: (err: unknown) => void): void {
+    let plan: SseReplay | Promise<SseReplay>
     try {
-      const plan = this.host.store.replay(stream.topics, from)
-      if (plan instanceof Promise) plan.then(answer, (err) => this.host.storeUnavailable(stream, err))
-      else answer(plan)
+      plan = this.host.store.replay(topics, from)
     } catch (err) {
-      this.host.storeUnavailable(stream, err)
+      failed(err)
+      return
     }
+    if (plan instanceof Promise) plan.then(answered, failed)
+    else answered(plan)
   }
 
   /** Sends the headers now, with the `retry:` line when there is one: a stream without its first frame. */

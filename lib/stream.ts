@@ -58,6 +58,11 @@ interface QueuedWrite {
   reset?: { reason: SseResetReason, id: string }
 }
 
+/** A write of the stream's handler (send, sendAll), not a live event or reset from the store. */
+function isOwnWrite (item: QueuedWrite): boolean {
+  return item.event === undefined && item.reset === undefined
+}
+
 export class LiveStream implements SseStream, BudgetedStream {
   readonly topics: readonly string[]
   readonly lastEventId: string | undefined
@@ -443,7 +448,7 @@ export class LiveStream implements SseStream, BudgetedStream {
 
   /** Forgets the live events waiting behind a replay; its handler's own writes stay. */
   dropHeldEvents (): void {
-    this.queue = (this.queue as QueuedWrite[]).filter((item) => item.event === undefined && item.reset === undefined)
+    this.queue = (this.queue as QueuedWrite[]).filter(isOwnWrite)
   }
 
   /** Sends what a replay found, then everything that waited behind it. */
@@ -480,7 +485,7 @@ export class LiveStream implements SseStream, BudgetedStream {
     // Ended before it started: still an event stream (a bare 200 would make EventSource give up
     // for good), with what its handler sent; the live events it held are not its to send.
     if (this.head !== undefined && reason !== 'slow') {
-      const own = (this.queue as QueuedWrite[]).filter((item) => item.event === undefined && item.reset === undefined)
+      const own = (this.queue as QueuedWrite[]).filter(isOwnWrite)
       this.queue = null
       this.owner.openWithoutStart(this)
       for (const item of own) this.write(item.frame)
