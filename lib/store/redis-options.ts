@@ -16,7 +16,8 @@ interface SseRedisStoreCommonOptions {
   timeout?: number
   /**
    * Events kept in the shared log every instance reads from; an instance cut off from Redis
-   * for longer than this many events cannot catch up and resets its streams. Default 10000.
+   * for longer than this many events replays its streams from their topics' lists instead (exactly
+   * where those still hold what was missed, else after `sse-reset`). Default 10000.
    */
   logLength?: number
 }
