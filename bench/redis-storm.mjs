@@ -10,10 +10,18 @@
 // up (so the fan-out of the steady events to 1,000 clients is not what is measured after it).
 // Then steady again for --after ms.
 //
+// --spread=ms: the clients come back at random times over that window instead of at once, as
+// after a deploy with `shutdownSpread` (its default is 5000); each still resumes from the same id,
+// so a late one is owed more (past the history of 1,000: `sse-reset` expired, then all of it).
+// --floor: also runs, interleaved, the same storm against GET /plain, a bare route of the same
+// instances that writes the bytes the replay would be (no plugin, no store): what taking the
+// storm's requests on this machine costs any app, the least a publish can be delayed by.
+//
 // Reported per repetition: publish latency p50 / p99 / max in the steady phase (its last
 // second-and-more before the storm) and during the storm (publishes called from the first
 // connect until every client had its replay), the ratio of the p99s, the storm's duration, and
-// the steady phase after it. The target after the rewrite: storm p99 ≤ 2× steady p99.
+// the steady phase after it; per instance over the storm, its CPU time, its event-loop delay
+// (p99 / max) and the Redis commands it sent. The target: storm p99 ≤ 2× steady p99.
 //
 // Redis and the instances are pinned to core 0, the client process to core 1 (the coordinator
 // only paces the publisher). Imports the built plugin from dist/: run `npm run build` first
@@ -22,13 +30,15 @@
 //   node bench/redis-storm.mjs                      3 repetitions, ~15 s each
 //   node bench/redis-storm.mjs --reps=3 --clients=1000 --rate=200 --missed=200 --steady=6000 --after=3000
 //   node bench/redis-storm.mjs --alt=/path/to/checkout   both builds, interleaved
+//   node bench/redis-storm.mjs --floor --spread=5000      beside the bare route, clients over 5 s
 //   --timeout=ms (the store's, 5000)  --json (one JSON line)  --deadline=ms per run (120000)
 import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { buildsToCompare, deadlineFor, rotating, runMain } from './common/compare.mjs'
 import { flags, numberFlag, percentile } from './common/flags.mjs'
-import { hubInstance } from './common/hub-instance.mjs'
+import { countRedisCommands, hubInstance, sentBetween } from './common/hub-instance.mjs'
 import { endChild, exitWithParent, forkPinned, nextMessage } from './common/ipc.mjs'
 import { pacedPublisher } from './common/paced.mjs'
 import { EVENT_NAME, makeData } from './common/payload.mjs'
@@ -52,14 +62,62 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 async function appRole () {
   exitWithParent()
   const redis = { url: args.url, keyPrefix: args.prefix, timeout: Number(args.timeout) }
-  const app = await hubInstance({ root: args.root, redis, options: { history: HISTORY } })
+  const commands = countRedisCommands(args.root)
+  const app = await hubInstance({ root: args.root, redis, options: { history: HISTORY }, routes: plainRoute })
+  let sentBefore
+  let cpuBefore
   const size = Number(args.size)
+  // How long the event loop went without a turn, from the storm's start to its end.
+  const stalls = monitorEventLoopDelay({ resolution: 1 })
   process.on('message', (message) => {
-    if (message.type === 'publish') publishOne(app, message.k, size)
+    if (message.type === 'publish') {
+      newestK = message.k
+      publishOne(app, message.k, size)
+    }
+    if (message.type === 'storm-start') {
+      stalls.reset()
+      stalls.enable()
+      sentBefore = commands.snapshot()
+      cpuBefore = process.cpuUsage()
+    }
+    if (message.type === 'storm-end') {
+      stalls.disable()
+      process.send({ type: 'stalls', p99: stalls.percentile(99) / 1e6, max: stalls.max / 1e6, cpuMs: cpuMs(process.cpuUsage(cpuBefore)), sent: sentBetween(sentBefore, commands.snapshot()) })
+    }
     if (message.type === 'close') app.close().finally(() => process.exit(0))
   })
   process.send({ type: 'listening', port: app.server.address().port })
 }
+
+/**
+ * GET /plain?from=: the floor. The bytes a replay of events from+1 to the newest this instance
+ * published would be, written at once by a bare route (no plugin, no store): what taking the
+ * storm's requests costs any app.
+ */
+function plainRoute (app) {
+  const size = Number(args.size)
+  const bodies = new Map()
+  const framesOf = (from, to) => {
+    let body = bodies.get(`${from}-${to}`)
+    if (body === undefined) {
+      const frames = []
+      for (let k = from + 1; k <= to; k++) frames.push(`id: plain-${k}\nevent: ${EVENT_NAME}\ndata: ${JSON.stringify(makeData(k, size))}\n\n`)
+      body = Buffer.from(frames.join(''))
+      bodies.set(`${from}-${to}`, body)
+    }
+    return body
+  }
+  app.get('/plain', (request, reply) => {
+    reply.hijack()
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    reply.raw.write(framesOf(Number(request.query.from), newestK))
+  })
+}
+
+/** The newest event this instance was told to publish. */
+let newestK = 0
+
+const cpuMs = ({ user, system }) => Math.round((user + system) / 1000)
 
 function publishOne (app, k, size) {
   const calledAt = now()
@@ -76,13 +134,19 @@ async function clientsRole () {
   const ports = args.ports.split(',')
   const count = Number(args.clients)
   const target = Number(args.target)
-  const request = (port) => `GET /events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nLast-Event-ID: ${args.lastEventId}\r\n\r\n`
-  const result = { startedAt: now(), doneAt: 0, done: 0, events: 0, resets: 0, failures: [] }
+  const spread = Number(args.spread)
+  const path = args.route === 'plain' ? `/plain?from=${target - Number(args.missed)}` : '/events'
+  const request = (port) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nLast-Event-ID: ${args.lastEventId}\r\n\r\n`
+  const result = { startedAt: now(), doneAt: 0, done: 0, events: 0, resets: 0, resetReasons: {}, failures: [] }
   const finish = () => {
     result.doneAt = now()
     process.send({ type: 'stormed', ...result })
   }
   for (let i = 0; i < count; i++) {
+    if (spread > 0) setTimeout(() => reconnect(i), Math.random() * spread)
+    else reconnect(i)
+  }
+  function reconnect (i) {
     const port = ports[i % ports.length]
     const socket = connect(Number(port), '127.0.0.1')
     let finished = false
@@ -95,7 +159,12 @@ async function clientsRole () {
     }
     const reader = new SseReader({
       head: (status) => { if (status !== 200) fail(`HTTP ${status}`) },
-      event: (type) => { if (type === 'sse-reset') result.resets++ },
+      event: (type, data) => {
+        if (type !== 'sse-reset') return
+        result.resets++
+        const reason = JSON.parse(data).reason
+        result.resetReasons[reason] = (result.resetReasons[reason] ?? 0) + 1
+      },
       tick: (seq) => {
         result.events++
         if (finished || seq < target) return
@@ -130,8 +199,13 @@ async function run (build, options) {
     const newest = Math.max(...[...settled.values()].filter((m) => m.id !== undefined).map((m) => m.k))
     const resumeFrom = settled.get(newest - options.missed)
     if (resumeFrom?.id === undefined) throw new Error(`event ${newest - options.missed} was not published: lower --missed or raise --steady`)
-    pool = forkPinned(CLIENT_CORE, SELF, ['--role=clients', `--ports=${ports.join(',')}`, `--clients=${options.clients}`, `--lastEventId=${resumeFrom.id}`, `--target=${newest}`])
+    for (const app of apps) app.send({ type: 'storm-start' })
+    pool = forkPinned(CLIENT_CORE, SELF, ['--role=clients', `--ports=${ports.join(',')}`, `--clients=${options.clients}`, `--lastEventId=${resumeFrom.id}`, `--target=${newest}`,
+      `--route=${build.route ?? 'events'}`, `--missed=${options.missed}`, `--spread=${options.spread}`])
     const storm = await nextMessage(pool, 'stormed', { timeoutMs: 90_000 })
+    const stalled = Promise.all(apps.map((app) => nextMessage(app, 'stalls')))
+    for (const app of apps) app.send({ type: 'storm-end' })
+    storm.stalls = await stalled
     await sleep(options.after)
     const sent = publisher.stop()
     await sleep(Math.min(2 * options.timeout, 3000))
@@ -169,10 +243,14 @@ function summarizeRun (build, settled, sent, { startedAt, storm, newest }) {
     after,
     p99Ratio: round(during.p99 / steady.p99),
     stormMs: Math.round(storm.doneAt - storm.startedAt),
+    stormLoopDelayMs: storm.stalls.map(({ p99, max }) => ({ p99: round(p99), max: round(max) })),
+    stormCpuMs: storm.stalls.map(({ cpuMs }) => cpuMs),
+    stormCommands: storm.stalls.map(({ sent }) => sent),
     clientsDone: storm.done,
     clientFailures: storm.failures.length,
     failureKinds: [...new Set(storm.failures)].slice(0, 5),
     resets: storm.resets,
+    resetReasons: storm.resetReasons,
     replayedEvents: storm.events,
     resumedAtK: newest,
     published: sent,
@@ -182,8 +260,8 @@ function summarizeRun (build, settled, sent, { startedAt, storm, newest }) {
 
 function humanLine (r) {
   const ms = (l) => `p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.samples} publishes${l.failed > 0 ? `, ${l.failed} failed` : ''})`
-  return `${r.build}: steady ${ms(r.steady)}; storm ${ms(r.storm)} over ${r.stormMs} ms; storm p99 / steady p99 = ${r.p99Ratio}×; ` +
-    `after ${ms(r.after)}; ${r.clientsDone} clients got their replay${r.clientFailures > 0 ? `, ${r.clientFailures} failed (${r.failureKinds.join('; ')})` : ''}, ${r.resets} sse-reset`
+  return `${r.build}: steady ${ms(r.steady)}; storm ${ms(r.storm)} over ${r.stormMs} ms (per instance: CPU ${r.stormCpuMs.join(', ')} ms, event-loop delay p99/max ${r.stormLoopDelayMs.map((d) => `${d.p99}/${d.max} ms`).join(', ')}); storm p99 / steady p99 = ${r.p99Ratio}×; ` +
+    `after ${ms(r.after)}; ${r.clientsDone} clients got their replay${r.clientFailures > 0 ? `, ${r.clientFailures} failed (${r.failureKinds.join('; ')})` : ''}, ${r.resets} sse-reset${r.resets > 0 ? ` ${JSON.stringify(r.resetReasons)}` : ''}`
 }
 
 async function main () {
@@ -194,11 +272,13 @@ async function main () {
     missed: numberFlag(args, 'missed', 200),
     steady: numberFlag(args, 'steady', 6000),
     after: numberFlag(args, 'after', 3000),
-    timeout: numberFlag(args, 'timeout', 5000)
+    timeout: numberFlag(args, 'timeout', 5000),
+    spread: numberFlag(args, 'spread', 0)
   }
   const reps = numberFlag(args, 'reps', 3)
   if (options.missed >= HISTORY) throw new Error(`--missed must stay below the history (${HISTORY}): the clients would be reset, not replayed`)
   const builds = buildsToCompare(args)
+  if (args.floor === 'true') builds.push({ id: 'floor', root: builds[0].root, commit: builds[0].commit, route: 'plain' })
   const deadline = deadlineFor('redis-storm', numberFlag(args, 'deadline', 120_000) * reps * builds.length)
   const runs = await rotating(builds, reps, async (build, rep) => {
     const result = await run(build, options)
@@ -218,7 +298,7 @@ async function main () {
       targetMet: median(mine.map((r) => r.p99Ratio)) <= 2
     }]
   }))
-  const report = { bench: 'redis-storm', node: process.version, pinned: hasTaskset, history: HISTORY, options, reps, builds: builds.map(({ id, root, commit }) => ({ id, root, commit })), summary, runs }
+  const report = { bench: 'redis-storm', node: process.version, pinned: hasTaskset, history: HISTORY, options, reps, builds: builds.map(({ id, root, commit, route }) => ({ id, root, commit, route })), summary, runs }
   if (args.json !== 'true') {
     for (const [id, s] of Object.entries(summary)) {
       console.log(`${id}, median of ${s.runs}: steady p99 ${s.steadyP99} ms, storm p99 ${s.stormP99} ms, ratio ${s.p99Ratio}× (each ${s.p99RatioEach.join(', ')}), ` +

@@ -157,9 +157,9 @@ test('connections: the store closes those it created, never a client passed in',
 
   const ownPrefix = testPrefix(t)
   const own = await instance(t, ownPrefix)
-  t.same(await named(ownPrefix), [`fastify-sse-hub:${ownPrefix}:commands`, `fastify-sse-hub:${ownPrefix}:reader`])
+  t.same(await named(ownPrefix), ['commands', 'reader', 'replays'].map((role) => `fastify-sse-hub:${ownPrefix}:${role}`))
   await own.app.close()
-  t.same(await named(ownPrefix), [], 'both connections it created are closed with the app')
+  t.same(await named(ownPrefix), [], 'the connections it created are closed with the app')
 
   const passedPrefix = testPrefix(t)
   const client = new Redis(REDIS_URL, { connectionName: 'user-client' })
@@ -168,7 +168,7 @@ test('connections: the store closes those it created, never a client passed in',
   const stream = await primed(t, passed.port)
   await passed.app.sse.publish({ event: 'n', data: 1 })
   await stream.eventCount(1)
-  t.same(await named(passedPrefix), [`fastify-sse-hub:${passedPrefix}:reader`], 'only the reader is its own')
+  t.same(await named(passedPrefix), ['reader', 'replays'].map((role) => `fastify-sse-hub:${passedPrefix}:${role}`), 'only the reader and the replays connection are its own')
   await passed.app.close()
   t.same(await named(passedPrefix), [])
   t.equal(client.status, 'ready', 'the client passed in stays open')

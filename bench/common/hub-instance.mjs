@@ -20,15 +20,17 @@ export function checkBuilt (root) {
 /**
  * Registers the plugin of `root` with `options` (history, retry, heartbeat ...) and the store:
  * `redis` is `{ url, keyPrefix, timeout }` for the Redis store, undefined for the memory store.
- * GET /events opens a stream on the default topic. Resolves the listening app.
+ * GET /events opens a stream on the default topic; `routes(app)`, when given, adds more. Resolves
+ * the listening app.
  */
-export async function hubInstance ({ root = HERE, redis, options = {} }) {
+export async function hubInstance ({ root = HERE, redis, options = {}, routes }) {
   const pluginRequire = createRequire(join(root, 'package.json'))
   const fastifySse = pluginRequire('./dist/index.js')
   const store = redis === undefined ? undefined : pluginRequire('./dist/redis.js').redisStore(redis)
   const app = Fastify({ logger: false })
   await app.register(fastifySse, { heartbeat: 0, ...options, store })
   app.get('/events', (request, reply) => reply.sse())
+  routes?.(app)
   await app.listen({ port: 0, host: '127.0.0.1', backlog: 65535 })
   return app
 }

@@ -47,6 +47,11 @@ export class RedisStore implements SseStore {
   private commands: RedisClient | undefined
   /** Ours, always: parked in a blocking XREAD on the shared log. */
   private reader: RedisClient | undefined
+  /**
+   * Ours, always: runs the replays and backfills. A reconnect storm's replays then queue on it,
+   * in Redis and in their (large) answers, and a publish waits behind one of them at most.
+   */
+  private replayer: RedisClient | undefined
   private ownsCommands = false
   private readonly scripts = new ScriptRunner()
   private opened = false
@@ -68,11 +73,12 @@ export class RedisStore implements SseStore {
   /** True while the reader is connected and in step: new streams can be served. */
   private serving = false
   private lastError: unknown
-  /** Times the commands connection; a dead one of ours is replaced, so the next command gets a live one. */
+  /** Time the commands and replays connections; a dead one of ours is replaced, so the next command gets a live one. */
   private readonly deadlines: CommandDeadlines
+  private readonly replayDeadlines: CommandDeadlines
   /**
    * Replays and backfills in flight: a reconnect storm queues here, not in Redis, so a publish
-   * sent meanwhile waits behind a few of them at most.
+   * (on another connection) waits in Redis behind one of them at most.
    */
   private readonly replays = new ConcurrencyLimit(REPLAYS_IN_FLIGHT)
   /** Replays from a Last-Event-ID until answered, by id and topics: identical ones may join. */
@@ -85,6 +91,7 @@ export class RedisStore implements SseStore {
   constructor (settings: RedisStoreSettings) {
     this.settings = settings
     this.deadlines = new CommandDeadlines(settings.timeout, () => { if (this.ownsCommands) this.commands?.disconnect(true) })
+    this.replayDeadlines = new CommandDeadlines(settings.timeout, () => { this.replayer?.disconnect(true) })
     this.keys = redisKeys(settings.keyPrefix)
   }
 
@@ -96,18 +103,19 @@ export class RedisStore implements SseStore {
     this.context = context
     const { url, client, timeout, keyPrefix } = this.settings
     const name = `fastify-sse-hub:${keyPrefix}`
-    const reader: RedisOptions = {
+    const ours = (role: string): RedisOptions => ({
       lazyConnect: true,
-      connectionName: `${name}:reader`,
+      connectionName: `${name}:${role}`,
       connectTimeout: timeout,
-      // In-flight commands fail at once when the connection drops; the loop resumes itself.
+      // In-flight commands fail at once when the connection drops: the reader's loop resumes
+      // itself, a replay fails its stream (whose client comes back).
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       enableOfflineQueue: true,
-      // Never give up: a client passed in may have a retryStrategy that does, but this
-      // connection is the instance's only way back to the shared log.
+      // Never give up: a client passed in may have a retryStrategy that does, but the reader is
+      // the instance's only way back to the shared log, and new streams need the replays one.
       retryStrategy: reconnectDelay
-    }
+    })
     if (client === undefined) {
       this.commands = this.own(new Redis(url as string, {
         lazyConnect: true,
@@ -118,16 +126,19 @@ export class RedisStore implements SseStore {
         enableOfflineQueue: false
       }))
       this.ownsCommands = true
-      this.reader = this.own(new Redis(url as string, reader))
+      this.reader = this.own(new Redis(url as string, ours('reader')))
+      this.replayer = this.own(new Redis(url as string, ours('replays')))
     } else {
       this.commands = client
-      this.reader = this.own(duplicateAsReader(client, reader))
+      this.reader = this.own(duplicateOf(client, ours('reader')))
+      this.replayer = this.own(duplicateOf(client, ours('replays')))
     }
     const where = url === undefined ? 'the ioredis client passed in' : describeUrl(url)
     try {
       const connected = Promise.all([
         client === undefined ? this.commands.connect() : whenReady(client, this.stop.signal),
-        this.reader.connect()
+        this.reader.connect(),
+        this.replayer.connect()
       ])
       await withTimeout(connected, timeout)
     } catch (err) {
@@ -271,7 +282,7 @@ export class RedisStore implements SseStore {
       const claimedSeq = parseEventId(lastEventId, claimedEpoch, Number.MAX_SAFE_INTEGER) ?? -1
       const found = await this.replays.run(() => {
         sending?.()
-        return this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis')
+        return this.run(REPLAY_SCRIPT, [this.keys.log, this.keys.checkpoints, ...lists], [claimedEpoch, claimedSeq, maxAge], 'read the replay from Redis', true)
       }) as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
@@ -282,7 +293,7 @@ export class RedisStore implements SseStore {
         if (epoch === claimedEpoch && disconnect > claimedSeq) disconnected = Math.min(disconnected ?? disconnect, disconnect)
       }
     } else {
-      const found = await this.replays.run(() => this.run(BACKFILL_SCRIPT, [this.keys.log, ...lists], [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis')) as unknown[]
+      const found = await this.replays.run(() => this.run(BACKFILL_SCRIPT, [this.keys.log, ...lists], [from.backfill === Infinity ? -1 : from.backfill, maxAge], 'read the backfill from Redis', true)) as unknown[]
       epoch = found[0] as string
       newest = found[1] as number
       for (let i = 0; i < topics.length; i++) {
@@ -434,19 +445,20 @@ export class RedisStore implements SseStore {
     if (epoch === this.candidate) this.candidate = newEpoch()
   }
 
-  private async run (script: RedisScript, keys: string[], args: Array<string | number>, action: string): Promise<unknown> {
-    const client = this.commands
+  /** Runs a script on the commands connection, or with `replaying` on the replays one. */
+  private async run (script: RedisScript, keys: string[], args: Array<string | number>, action: string, replaying = false): Promise<unknown> {
+    const client = replaying ? this.replayer : this.commands
     const status = client?.status ?? 'not open'
     if (client === undefined || status !== 'ready') {
       throw new FST_SSE_STORE_ERROR(action, { cause: new Error(`fastify-sse-hub: the Redis connection is ${status}`, { cause: this.lastError }) })
     }
-    return this.call(this.scripts.run(client, script, [this.keys.meta, ...keys], [this.candidate, this.epoch, this.floor, ...args]), action)
+    return this.call(this.scripts.run(client, script, [this.keys.meta, ...keys], [this.candidate, this.epoch, this.floor, ...args]), action, replaying ? this.replayDeadlines : this.deadlines)
   }
 
-  /** Bounds a command on the commands connection by `timeout`; its failure says what failed. */
-  private async call<T> (running: Promise<T>, action: string): Promise<T> {
+  /** Bounds a command by `timeout`, as its connection answers; its failure says what failed. */
+  private async call<T> (running: Promise<T>, action: string, deadlines = this.deadlines): Promise<T> {
     try {
-      return await this.deadlines.track(running)
+      return await deadlines.track(running)
     } catch (err) {
       throw new FST_SSE_STORE_ERROR(action, { cause: err })
     }
@@ -464,6 +476,7 @@ export class RedisStore implements SseStore {
     clearTimeout(this.watchdog)
     this.stop.abort()
     this.reader?.disconnect()
+    this.replayer?.disconnect()
     if (this.ownsCommands) (this.commands as Redis).disconnect()
   }
 }
@@ -489,10 +502,11 @@ function eventsOf (epoch: string, topic: string, entries: string[]): SseStoredEv
 }
 
 /**
- * The reader's connection, from the client passed in. A Cluster's is a Cluster too: the same
- * nodes and options (TLS, password, NAT map), with the per-connection ones under `redisOptions`.
+ * A connection of ours (the reader, the replays) from the client passed in. A Cluster's is a
+ * Cluster too: the same nodes and options (TLS, password, NAT map), with the per-connection ones
+ * under `redisOptions`.
  */
-function duplicateAsReader (client: RedisClient, options: RedisOptions): RedisClient {
+function duplicateOf (client: RedisClient, options: RedisOptions): RedisClient {
   if (!client.isCluster) return (client as Redis).duplicate(options)
   const cluster = client as Cluster
   const { lazyConnect, enableOfflineQueue, retryStrategy, ...perNode } = options
@@ -503,7 +517,7 @@ function duplicateAsReader (client: RedisClient, options: RedisOptions): RedisCl
     // A node's connection that drops fails the read at once, rather than resending it after a
     // delay: the loop resumes itself (what maxRetriesPerRequest: 0 does for one connection).
     retryDelayOnFailover: 0,
-    // The log is read from the master: a replica may be behind what the scripts wrote.
+    // The log and the lists are read from the master: a replica may be behind what the scripts wrote.
     scaleReads: 'master',
     redisOptions: { ...cluster.options.redisOptions, ...perNode }
   })
