@@ -223,7 +223,7 @@ test('a connection silent for two timeouts in a row is taken for dead: its comma
   const replays: Array<Promise<unknown>> = []
   for (let n = 0; n < 3; n++) {
     publishes.push(store.append('x', 'n', String(n)))
-    replays.push(store.replay([`x${n}`], { lastEventId: first.id }))
+    replays.push(store.replay([`x${n}`], { lastEventId: first.id }) as Promise<SseReplay>)
     await new Promise((resolve) => setImmediate(resolve))
   }
   const settled = await Promise.all([publishes, replays].map((calls) => Promise.allSettled(calls)))
@@ -235,7 +235,7 @@ test('a connection silent for two timeouts in a row is taken for dead: its comma
   await blocked
   const next = await eventually(() => store.append('x', 'n', 'next'), 'a new connection')
   await recorder.until(() => recorder.events.some((e) => e.id === next.id), 'the next event')
-  const replay = await eventually(() => store.replay(['x'], { lastEventId: first.id }), 'a new replays connection')
+  const replay = await eventually(async () => await store.replay(['x'], { lastEventId: first.id }), 'a new replays connection')
   // (Redis ran the three rejected publishes after all: the documented cost of a dead connection.)
   t.equal(replay.events.at(-1)?.data, 'next', 'replays are served again')
   const after = await Promise.all([connectionId(admin, 'commands'), connectionId(admin, 'replays')])
@@ -251,7 +251,7 @@ test('issue 13.4: replays have their own connection: a publish never waits behin
   const replayer = (store as unknown as { replayer: Redis }).replayer
   replayer.stream.pause()
   let answered = false
-  const replay = store.replay(['x'], { lastEventId: first.id }).then((answer) => { answered = true; return answer })
+  const replay = (store.replay(['x'], { lastEventId: first.id }) as Promise<SseReplay>).then((answer) => { answered = true; return answer })
   await new Promise((resolve) => setTimeout(resolve, 50))
   const published = await store.append('x', 'n', 'x2')
   await recorder.until(() => recorder.events.some((e) => e.id === published.id), 'x2 delivered')
