@@ -119,22 +119,30 @@ t.test('a prefix starting with `}` would leave the hash tag empty, and Redis spr
   t.not(await admin.cluster('KEYSLOT', keys.meta), await admin.cluster('KEYSLOT', keys.log))
 })
 
-t.test('the store never closes the Cluster client passed in; it closes the reader it derived from it', { skip }, async (t) => {
+t.test('the store never closes the Cluster client passed in; it closes the reader and the replays connection it derived from it', { skip }, async (t) => {
   const running = await cluster()
   const client = running.client(t)
   const keyPrefix = newPrefix()
-  const { app } = await listen(t, { store: redisStore({ client, keyPrefix }) })
-  await app.sse.publish({ event: 'n', data: 1 })
-  const readers = async (): Promise<number> => {
+  const { app, port } = await listen(t, { store: redisStore({ client, keyPrefix }) })
+  const { id } = await app.sse.publish({ event: 'n', data: 1 })
+  await app.sse.publish({ event: 'n', data: 2 })
+  // A stream resuming from the first event: its replay runs on the replays connection.
+  const stream = new RawSseClient(port, '/events', { 'last-event-id': id })
+  t.teardown(() => stream.close())
+  await stream.eventCount(1)
+  t.equal(stream.events[0].data, '2', 'replayed')
+  const named = async (role: string): Promise<number> => {
     let count = 0
-    for (const admin of running.admins) count += ((await admin.client('LIST')) as string).split('\n').filter((line) => line.includes(`name=fastify-sse-hub:${keyPrefix}:reader `)).length
+    for (const admin of running.admins) count += ((await admin.client('LIST')) as string).split('\n').filter((line) => line.includes(`name=fastify-sse-hub:${keyPrefix}:${role} `)).length
     return count
   }
-  t.ok(await readers() >= 1, 'a reader connection named after the store')
+  t.ok(await named('reader') >= 1, 'a reader connection named after the store')
+  t.ok(await named('replays') >= 1, 'a replays connection named after the store')
+  stream.close()
   await app.close()
   t.equal(client.status, 'ready', 'the client passed in stays open')
   t.equal(await client.get('anything'), null, 'and usable')
-  t.equal(await readers(), 0, 'the reader is closed')
+  await eventually(async () => { if (await named('reader') + await named('replays') > 0) throw new Error('still open') }, 'the reader and the replays connection to close')
 })
 
 t.test('scripts flushed on the master of the store\'s slot (as on a promoted replica): loaded again on every master, once, nothing lost', { skip }, async (t) => {

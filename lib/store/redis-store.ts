@@ -26,6 +26,8 @@ const READ_BATCH = 64
 /** Replay scripts sent at once: each takes tens of µs of Redis time, publishes wait behind them. */
 const REPLAYS_IN_FLIGHT = 8
 const SCRIPTS = [HISTORY_SCRIPT, APPEND_SCRIPT, REPLAY_SCRIPT, BACKFILL_SCRIPT]
+/** The states of a connection of ours that reconnects by itself. */
+const COMING_BACK = new Set(['close', 'reconnecting', 'connecting', 'connect'])
 type StreamEntry = [id: string, fields: string[]]
 
 interface SharedReplay {
@@ -49,7 +51,7 @@ export class RedisStore implements SseStore {
   private reader: RedisClient | undefined
   /**
    * Ours, always: runs the replays and backfills. A reconnect storm's replays then queue on it,
-   * in Redis and in their (large) answers, and a publish waits behind one of them at most.
+   * in Redis and in their (large) answers, not ahead of the publishes on the commands connection.
    */
   private replayer: RedisClient | undefined
   private ownsCommands = false
@@ -76,10 +78,7 @@ export class RedisStore implements SseStore {
   /** Time the commands and replays connections; a dead one of ours is replaced, so the next command gets a live one. */
   private readonly deadlines: CommandDeadlines
   private readonly replayDeadlines: CommandDeadlines
-  /**
-   * Replays and backfills in flight: a reconnect storm queues here, not in Redis, so a publish
-   * (on another connection) waits in Redis behind one of them at most.
-   */
+  /** Replays and backfills in flight: a reconnect storm queues here, not in Redis. */
   private readonly replays = new ConcurrencyLimit(REPLAYS_IN_FLIGHT)
   /** Replays from a Last-Event-ID until answered, by id and topics: identical ones may join. */
   private readonly sharedReplays = new Map<string, SharedReplay>()
@@ -108,7 +107,7 @@ export class RedisStore implements SseStore {
       connectionName: `${name}:${role}`,
       connectTimeout: timeout,
       // In-flight commands fail at once when the connection drops: the reader's loop resumes
-      // itself, a replay fails its stream (whose client comes back).
+      // itself; a replay fails (a new stream ends and its client comes back, a catch-up resets).
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       enableOfflineQueue: true,
@@ -448,6 +447,9 @@ export class RedisStore implements SseStore {
   /** Runs a script on the commands connection, or with `replaying` on the replays one. */
   private async run (script: RedisScript, keys: string[], args: Array<string | number>, action: string, replaying = false): Promise<unknown> {
     const client = replaying ? this.replayer : this.commands
+    // Ours, on its way back (the reader may be back first, and catch its streams up): a replay
+    // waits for it, for `timeout` at most, rather than resetting streams that could resume.
+    if (replaying && client !== undefined && COMING_BACK.has(client.status)) await untilReady(client, this.stop.signal, this.settings.timeout)
     const status = client?.status ?? 'not open'
     if (client === undefined || status !== 'ready') {
       throw new FST_SSE_STORE_ERROR(action, { cause: new Error(`fastify-sse-hub: the Redis connection is ${status}`, { cause: this.lastError }) })
@@ -558,13 +560,16 @@ async function whenReady (client: RedisClient, signal: AbortSignal): Promise<voi
   await once(client, 'ready', { signal })
 }
 
-function untilReady (client: RedisClient, signal: AbortSignal): Promise<void> {
+/** Resolves once `client` is ready, the store stops, or `ms` passed. */
+function untilReady (client: RedisClient, signal: AbortSignal, ms = Infinity): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
+      clearTimeout(timer)
       client.off('ready', done)
       signal.removeEventListener('abort', done)
       resolve()
     }
+    const timer = ms === Infinity ? undefined : setTimeout(done, ms)
     client.on('ready', done)
     signal.addEventListener('abort', done)
   })
