@@ -280,6 +280,22 @@ async function connectionId (admin: Redis, role: string): Promise<string> {
   return new RegExp(`id=(\\d+) [^\\n]*name=fastify-sse-hub:[^ ]*:${role} `).exec(await admin.client('LIST') as string)?.[1] ?? 'none'
 }
 
+test('publishes whose delivery the reader never brought resolve after timeout and are not kept (a reader down for long piles up nothing)', { skip }, async (t) => {
+  const server = await RedisServer.start(t)
+  const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: TIMEOUT })
+  await store.append('x', 'n', 'first')
+  // The reader stops reading (the watchdog would replace it after timeout + 1 s).
+  const reader = (store as unknown as { reader: Redis }).reader
+  reader.stream.pause()
+  const started = Date.now()
+  const published = await Promise.all(['a', 'b', 'c'].map((value) => store.append('x', 'n', value)))
+  t.ok(Date.now() - started >= TIMEOUT - 10, 'resolved after timeout, stored')
+  t.equal((store as unknown as { awaitingDelivery: unknown[] }).awaitingDelivery.length, 0, 'none kept')
+  reader.stream.resume()
+  await recorder.until(() => recorder.events.some((e) => e.id === published[2].id), 'the reader to deliver them after all')
+  t.same(recorder.events.map((e) => e.data), ['first', 'a', 'b', 'c'])
+})
+
 test('regression (issue 13.4): a reconnect storm does not queue publishes behind it in Redis', { skip }, async (t) => {
   const server = await RedisServer.start(t)
   const { store, recorder } = await openStore(t, { url: server.url, keyPrefix: testPrefix(t, server.url), timeout: 5000 })

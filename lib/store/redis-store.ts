@@ -329,9 +329,16 @@ export class RedisStore implements SseStore {
    */
   private delivered (seq: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.settings.timeout)
+      const waiting = { seq, done: () => { clearTimeout(timer); resolve() } }
+      const timer = setTimeout(() => {
+        // Given up on, so not kept until the reader gets past it: a reader down for long would
+        // pile them up. Still there (done() clears this timer), and the first: they time out in
+        // the order they came.
+        this.awaitingDelivery.splice(this.awaitingDelivery.indexOf(waiting), 1)
+        resolve()
+      }, this.settings.timeout)
       timer.unref()
-      this.awaitingDelivery.push({ seq, done: () => { clearTimeout(timer); resolve() } })
+      this.awaitingDelivery.push(waiting)
     })
   }
 
