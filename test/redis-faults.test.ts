@@ -79,7 +79,9 @@ test('Redis down: publish rejects in bounded time, streams stay open, and after 
   t.equal(err.code, 'FST_SSE_STORE_ERROR')
   t.type(err.cause, Error, 'with the cause attached')
   await eventually(() => opensAndEnds(t, b.port), 'b to stop serving new streams')
+  const asked = Date.now()
   await opensAndEnds(t, a.port, { 'Last-Event-ID': first })
+  t.ok(Date.now() - asked < TIMEOUT, 'a resuming stream too, at once: its replay does not wait for Redis')
   t.notOk(onA.ended || onB.ended, 'open streams stay open')
 
   await server.run()

@@ -454,9 +454,10 @@ export class RedisStore implements SseStore {
   /** Runs a script on the commands connection, or with `replaying` on the replays one. */
   private async run (script: RedisScript, keys: string[], args: Array<string | number>, action: string, replaying = false): Promise<unknown> {
     const client = replaying ? this.replayer : this.commands
-    // Ours, on its way back (the reader may be back first, and catch its streams up): a replay
-    // waits for it, for `timeout` at most, rather than resetting streams that could resume.
-    if (replaying && client !== undefined && COMING_BACK.has(client.status)) await untilReady(client, this.stop.signal, this.settings.timeout)
+    // Ours, on its way back while the reader is connected (it may be back first, and catch its
+    // streams up): a replay waits for it, for `timeout` at most, rather than resetting streams
+    // that could resume. With the reader down too, Redis is: the replay fails at once.
+    if (replaying && this.serving && client !== undefined && COMING_BACK.has(client.status)) await untilReady(client, this.stop.signal, this.settings.timeout)
     const status = client?.status ?? 'not open'
     if (client === undefined || status !== 'ready') {
       throw new FST_SSE_STORE_ERROR(action, { cause: new Error(`fastify-sse-hub: the Redis connection is ${status}`, { cause: this.lastError }) })
