@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { buildsToCompare, deadlineFor, rotating, runMain } from './common/compare.mjs'
-import { flags, numberFlag } from './common/flags.mjs'
+import { flags, numberFlag, numberFlags } from './common/flags.mjs'
 import { hubInstance } from './common/hub-instance.mjs'
 import { endChild, exitWithParent, forkPinned, nextMessage } from './common/ipc.mjs'
 import { pacedPublisher } from './common/paced.mjs'
@@ -282,14 +282,14 @@ function humanLine (result) {
 }
 
 async function main () {
-  const options = {
-    clients: numberFlag(args, 'clients', 1000),
-    rate: numberFlag(args, 'rate', 100),
-    warm: numberFlag(args, 'warm', 5000),
-    down: numberFlag(args, 'down', 1000),
-    settle: numberFlag(args, 'settle', 10_000),
-    drain: numberFlag(args, 'drain', 3000)
-  }
+  const options = numberFlags(args, {
+    clients: 1000,
+    rate: 100,
+    warm: 5000,
+    down: 1000,
+    settle: 10_000,
+    drain: 3000
+  })
   const reps = numberFlag(args, 'reps', 1)
   const builds = buildsToCompare(args)
   const deadline = deadlineFor('redis-restart', numberFlag(args, 'deadline', 120_000) * reps * builds.length)

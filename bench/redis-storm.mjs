@@ -37,7 +37,7 @@ import { connect } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { buildsToCompare, deadlineFor, rotating, runMain } from './common/compare.mjs'
-import { flags, numberFlag, percentile } from './common/flags.mjs'
+import { flags, numberFlag, numberFlags, percentile } from './common/flags.mjs'
 import { countRedisCommands, hubInstance, sentBetween } from './common/hub-instance.mjs'
 import { endChild, exitWithParent, forkPinned, nextMessage } from './common/ipc.mjs'
 import { pacedPublisher } from './common/paced.mjs'
@@ -265,16 +265,16 @@ function humanLine (r) {
 }
 
 async function main () {
-  const options = {
-    clients: numberFlag(args, 'clients', 1000),
-    rate: numberFlag(args, 'rate', 200),
-    size: numberFlag(args, 'size', 100),
-    missed: numberFlag(args, 'missed', 200),
-    steady: numberFlag(args, 'steady', 6000),
-    after: numberFlag(args, 'after', 3000),
-    timeout: numberFlag(args, 'timeout', 5000),
-    spread: numberFlag(args, 'spread', 0)
-  }
+  const options = numberFlags(args, {
+    clients: 1000,
+    rate: 200,
+    size: 100,
+    missed: 200,
+    steady: 6000,
+    after: 3000,
+    timeout: 5000,
+    spread: 0
+  })
   const reps = numberFlag(args, 'reps', 3)
   if (options.missed >= HISTORY) throw new Error(`--missed must stay below the history (${HISTORY}): the clients would be reset, not replayed`)
   const builds = buildsToCompare(args)

@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { connect } from 'node:net'
 import { buildsToCompare, deadlineFor, rotating, runMain } from './common/compare.mjs'
-import { flags, numberFlag } from './common/flags.mjs'
+import { flags, numberFlag, numberFlags } from './common/flags.mjs'
 import { countRedisCommands, hubInstance, sentBetween } from './common/hub-instance.mjs'
 import { endChild, exitWithParent, forkPinned, nextMessage } from './common/ipc.mjs'
 import { EVENT_NAME, makeData } from './common/payload.mjs'
@@ -179,14 +179,14 @@ function print (report) {
 }
 
 async function main () {
-  const options = {
-    seconds: numberFlag(args, 'seconds', 3),
-    events: numberFlag(args, 'events', 5_000_000),
-    window: numberFlag(args, 'window', 200),
-    warm: numberFlag(args, 'warm', 2000),
-    size: numberFlag(args, 'size', 64),
-    clients: numberFlag(args, 'clients', 0)
-  }
+  const options = numberFlags(args, {
+    seconds: 3,
+    events: 5_000_000,
+    window: 200,
+    warm: 2000,
+    size: 64,
+    clients: 0
+  })
   const reps = numberFlag(args, 'reps', 3)
   const builds = buildsToCompare(args)
   const deadline = deadlineFor('redis-throughput', numberFlag(args, 'deadline', 300_000))

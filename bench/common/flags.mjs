@@ -16,6 +16,11 @@ export function numberFlag (args, key, fallback) {
   return n
 }
 
+/** The number flags named by `defaults`' keys, each its default when not given (as numberFlag()). */
+export function numberFlags (args, defaults) {
+  return Object.fromEntries(Object.entries(defaults).map(([key, fallback]) => [key, numberFlag(args, key, fallback)]))
+}
+
 /** The `p` quantile (0 … 1) of ascending `sorted`. */
 export function percentile (sorted, p) {
   if (sorted.length === 0) return NaN
