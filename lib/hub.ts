@@ -333,12 +333,12 @@ export class Hub implements OpenerHost {
     }
   }
 
-  frameOf (event: SseStoredEvent): Buffer {
+  /** Called in a fan-out only: flush() forgets the frames at its end. */
+  private frameOf (event: SseStoredEvent): Buffer {
     let frame = this.frames.get(event)
     if (frame === undefined) {
       frame = Buffer.from(encodeEvent(event.id, event.event, event.data))
-      // Kept for the rest of a fan-out only.
-      if (this.deferred !== undefined) this.frames.set(event, frame)
+      this.frames.set(event, frame)
     }
     return frame
   }

@@ -258,7 +258,7 @@ export class RedisStore implements SseStore {
 
   /** What this instance has delivered: the followed history and its last seq delivered. */
   private position (): string {
-    return this.epoch + '-' + this.seq
+    return formatEventId(this.epoch, this.seq)
   }
 
   /** One replay or backfill; `sending` is called just before its script is sent. */
